@@ -1,0 +1,58 @@
+"""Writing messages into the outbox, in the transaction of the step they announce (SPEC §8).
+
+Delivery is separate (escalations/delivery.py): it runs after commit and retries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+
+from escalations.models import Notification, NotificationStatus, Persona
+
+REP_PERSONAS = frozenset({Persona.OWNER, Persona.OLD_OWNER, Persona.NEW_OWNER})
+
+
+def release_time(rep, now: datetime) -> datetime:
+    """Quiet hours: a message to a rep outside their working hours waits for their next
+    working period (their own hours and zone, or the market's)."""
+    from teams.calendar_builders import calendar_for_rep
+
+    calendar = calendar_for_rep(rep)
+    return now if calendar.is_open(now) else calendar.next_open(now)
+
+
+def message(
+    *, key: str, kind: str, persona: str, lead, now: datetime, recipient=None, timer=None,
+    stage: str = "", context: dict | None = None, superseded: bool = False,
+) -> Notification:
+    """An unsaved outbox row. `key` makes it unique: once per (timer, stage, persona)."""
+    next_attempt_at = now
+    if recipient is not None and persona in REP_PERSONAS and not superseded:
+        next_attempt_at = release_time(recipient, now)
+    return Notification(
+        dedupe_key=key[:200], kind=kind, persona=persona, lead_id=lead.pk, team_id=lead.team_id,
+        timer_id=timer.pk if timer is not None else None, stage=stage,
+        recipient_id=recipient.pk if recipient is not None else None,
+        status=NotificationStatus.SUPERSEDED if superseded else NotificationStatus.PENDING,
+        next_attempt_at=next_attempt_at, created_at=now, context=context or {},
+    )
+
+
+def stage_key(timer, stage: str, persona: str) -> str:
+    return f"timer:{timer.pk}:{stage}:{persona}"
+
+
+def add(rows: list[Notification]) -> None:
+    """Insert outbox rows (a repeated dedupe key is ignored) and wake delivery after commit."""
+    if not rows:
+        return
+    Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    if any(row.status == NotificationStatus.PENDING for row in rows):
+        transaction.on_commit(_wake_delivery)
+
+
+def _wake_delivery() -> None:
+    from escalations.delivery import enqueue_delivery
+
+    enqueue_delivery()

@@ -1,0 +1,61 @@
+"""Which SLA policy applies to a lead, and the global thresholds (SPEC §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from escalations.models import SlaPolicy, SlaThresholds
+
+
+@dataclass(frozen=True)
+class Resolved:
+    policy: SlaPolicy
+    version: int
+
+
+def resolve_policy(*, state: str, market_id: int | None, source_id: int | None) -> Resolved | None:
+    """The most specific active policy: (market, source, state) > (market, state) >
+    (source, state) > (state). None when nothing matches ("no SLA")."""
+    candidates = SlaPolicy.objects.filter(
+        Q(market_id=market_id) | Q(market__isnull=True),
+        Q(source_id=source_id) | Q(source__isnull=True),
+        state=state,
+        active=True,
+    )
+    best = max(candidates, key=lambda p: p.specificity, default=None)
+    return None if best is None else Resolved(best, best.version)
+
+
+def resolve_for_lead(lead, state: str | None = None) -> Resolved | None:
+    return resolve_policy(
+        state=state or lead.state, market_id=lead.market_id, source_id=lead.source_id
+    )
+
+
+def current_thresholds() -> SlaThresholds:
+    """The thresholds row, created with the defaults (80/100/150) on first use."""
+    thresholds = SlaThresholds.objects.filter(pk=1).first()
+    if thresholds is None:
+        thresholds, _ = SlaThresholds.objects.get_or_create(pk=1)
+    return thresholds
+
+
+def effective_matrix(market) -> dict[tuple[str, str | None], SlaPolicy | None]:
+    """For a market: (state, source code) -> the policy that supplies the window (admin matrix)."""
+    from leadops.models import Source
+
+    policies = list(
+        SlaPolicy.objects.filter(Q(market=market) | Q(market__isnull=True), active=True)
+        .select_related("market", "source")
+    )
+    matrix = {}
+    for source in Source.objects.order_by("code"):
+        for policy in policies:
+            if policy.source_id not in (None, source.pk):
+                continue
+            key = (policy.state, source.code)
+            if key not in matrix or policy.specificity > matrix[key].specificity:
+                matrix[key] = policy
+    return matrix

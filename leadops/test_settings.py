@@ -1,0 +1,11 @@
+"""Settings for the test suite: the same as production plus inline tasks and fast hashing."""
+
+from leadops.settings import *  # noqa: F403
+from leadops.settings import Q_CLUSTER
+
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SLACK_BOT_TOKEN = ""
+SLACK_SIGNING_SECRET = "test-signing-secret"
+SITE_URL = "http://testserver"
