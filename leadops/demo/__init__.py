@@ -1,0 +1,172 @@
+"""The demo: the org file of `org.yaml`, one login per persona and leads of different ages, so
+that the first sweeps visibly warn, breach and reassign. Idempotent."""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+
+ORG_FILE = Path(__file__).with_name("org.yaml")
+
+LOGINS = (
+    # username, password, what they are, group, rep email
+    ("admin", "leadops-admin", "superuser", None, None),
+    ("ops", "leadops-ops", "ops manager (all markets)", "Ops managers", None),
+    ("meera", "leadops-lead", "team lead of India inside sales", "Team leads", "meera@demo.leadops"),
+)
+
+PEOPLE = {
+    "IN": [("Ananya Gupta", "Tata Digital"), ("Rohan Mehta", "Infosys"), ("Kavya Reddy", "Zomato"),
+           ("Arjun Kapoor", "Reliance Retail"), ("Ishita Bose", "Flipkart"),
+           ("Nikhil Joshi", "Swiggy"), ("Sneha Kulkarni", "Paytm")],
+    "US": [("Emily Carter", "Acme Logistics"), ("Michael Reed", "Bluebird Health"),
+           ("Olivia Park", "Northwind Traders"), ("James Patel", "Summit Analytics"),
+           ("Sophia Turner", "Harbor Foods"), ("Daniel Kim", "Keystone Energy")],
+    "DE": [("Lukas Schmidt", "Bergmann Maschinenbau"), ("Anna Müller", "Spreeworks"),
+           ("Paul Fischer", "Nordlicht Versicherung"), ("Marie Weber", "Havelberg Bau"),
+           ("Leon Schulz", "Elbtal Logistik")],
+    "SG": [("Lim Jia Hui", "Marina Fintech"), ("Raj Kumar", "Orchard Retail"),
+           ("Chen Wei", "Straits Shipping"), ("Nur Aisyah", "Lion City Foods"),
+           ("Ethan Goh", "Sentosa Travel")],
+    "FR": [("Camille Laurent", "Lumière Cosmétiques"), ("Louis Moreau", "Rive Gauche Conseil"),
+           ("Inès Lefebvre", "Atelier Belleville"), ("Jules Girard", "Seine Énergie")],
+    "AE": [("Aisha Al-Mansoori", "Emirates Group"), ("Khalid Al-Nuaimi", "Gulf Ventures"),
+           ("Fatima Al-Suwaidi", "Dubai Holding"), ("Hamdan Al-Falasi", "Marina Realty"),
+           ("Mariam Al-Qasimi", "Sharjah Trading")],
+}
+TEAM_OF = {"IN": "in-inside", "US": "us-east", "DE": "de-berlin", "SG": "sg-apac",
+           "FR": "fr-paris", "AE": "ae-gulf"}
+# (state to reach, fraction of the window already used): on track, warned, breached, reassign
+AGES = [("NEW", 0.3), ("NEW", 0.85), ("NEW", 1.2), ("NEW", 1.7), ("CONTACTED", 0.5),
+        ("CONTACTED", 1.05), ("QUALIFIED", 0.9), ("PROPOSAL", 0.4), ("NEW", 0.6)]
+
+
+@dataclass
+class DemoReport:
+    org: str = ""
+    leads_created: int = 0
+    leads_existing: int = 0
+    logins: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        out = [f"org: {self.org}",
+               f"demo leads: {self.leads_created} created, {self.leads_existing} already there"]
+        out += [f"login {u} / {p}  ({what})" for u, p, what in self.logins]
+        return out
+
+
+def load_demo(*, with_leads: bool = True) -> DemoReport:
+    from escalations.orgfile import load_org
+
+    report = DemoReport()
+    report.org = load_org(ORG_FILE).summary()
+    report.logins = ensure_logins()
+    if with_leads:
+        created, existing = _demo_leads()
+        report.leads_created, report.leads_existing = created, existing
+    return report
+
+
+def ensure_logins() -> list[tuple[str, str, str]]:
+    from teams.models import Rep
+
+    User = get_user_model()
+    out = []
+    for username, password, what, group, rep_email in LOGINS:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User(username=username, email=f"{username}@demo.leadops")
+            user.set_password(password)
+        user.is_staff = True
+        user.is_superuser = group is None
+        user.save()
+        if group:
+            user.groups.add(Group.objects.get(name=group))
+        if rep_email:
+            Rep.objects.filter(email=rep_email, user__isnull=True).update(user=user)
+        out.append((username, password, what))
+    return out
+
+
+def _demo_leads() -> tuple[int, int]:
+    from leadops import lifecycle
+    from leadops.models import Lead, Source
+    from teams.models import Market, Rep, Role, Team
+
+    rng = random.Random(42)
+    sources = list(Source.objects.order_by("code"))
+    created = existing = 0
+    n = 0
+    for code, people in PEOPLE.items():
+        market = Market.objects.get(code=code)
+        team = Team.objects.get(slug=TEAM_OF[code])
+        reps = list(Rep.objects.filter(team=team, role=Role.REP, active=True).order_by("pk"))
+        for i, (name, company) in enumerate(people):
+            n += 1
+            external_id = f"demo-{n:03d}"
+            if Lead.objects.filter(external_id=external_id).exists():
+                existing += 1
+                continue
+            state, fraction = AGES[(n + i) % len(AGES)]
+            source = sources[(n * 7 + i) % len(sources)]
+            owner = reps[(n + i) % len(reps)] if reps and (n % 5) else None
+            slug = unicodedata.normalize("NFKD", name.lower()).encode("ascii", "ignore").decode()
+            slug = slug.replace(" ", ".").replace("'", "")
+            with transaction.atomic():
+                lead = lifecycle.create_lead(
+                    name=name, company=company, market=market, source=source, team=team,
+                    owner=owner, email=f"{slug}@example.com",
+                    phone=f"+{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+                    external_id=external_id,
+                )
+                _walk_to(lead, state)
+                _age(lead, fraction)
+            created += 1
+    return created, existing
+
+
+def _walk_to(lead, state: str) -> None:
+    from leadops import lifecycle
+
+    path = ["NEW", "CONTACTED", "QUALIFIED", "PROPOSAL"]
+    for target in path[1: path.index(state) + 1]:
+        if target == "CONTACTED":
+            lifecycle.record_activity(lead, "call", actor=lead.owner, notes="Intro call")
+            if lead.state != "CONTACTED":
+                lifecycle.transition(lead, "CONTACTED", actor=None)
+        else:
+            lifecycle.transition(lead, target, actor=lead.owner)
+
+
+def _age(lead, fraction: float) -> None:
+    """Restart the lead's open timer so that `fraction` of its window is already used."""
+    from escalations import planning
+    from escalations.models import SlaTimer
+    from escalations.timers import start_timer
+
+    timer = SlaTimer.objects.filter(lead=lead, completed_at__isnull=True).first()
+    if timer is None:
+        return
+    now = timezone.now()
+    calendar = planning.calendar_for(lead, timer.clock)
+    target = timer.window_business * fraction
+    lo, hi = now - timedelta(days=400), now  # elapsed(start, now) shrinks as start grows
+    for _ in range(60):
+        mid = lo + (hi - lo) / 2
+        if calendar.elapsed(mid, now) >= target:
+            lo = mid
+        else:
+            hi = mid
+    start = lo
+    timer.delete()
+    type(lead).objects.filter(pk=lead.pk).update(created_at=start, state_entered_at=start)
+    lead.created_at = lead.state_entered_at = start
+    start_timer(lead, now=start)
