@@ -67,6 +67,12 @@ def parse_week(hours: dict | None) -> dict[str, list[Interval]]:
     return week
 
 
+def require_some_hours(hours: dict | None) -> None:
+    """Weekly hours that never open would make every SLA deadline unreachable."""
+    if not any(parse_week(hours).values()):
+        raise HoursError("at least one day needs opening hours")
+
+
 def format_interval(interval: Interval) -> str:
     start, end = interval
     return f"{start // 60:02d}:{start % 60:02d}-{end // 60:02d}:{end % 60:02d}"

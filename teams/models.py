@@ -20,7 +20,7 @@ def _validate_timezone(value: str) -> None:
 
 def _validate_week(value) -> None:
     try:
-        hours_format.parse_week(value)
+        hours_format.require_some_hours(value)
     except hours_format.HoursError as exc:
         raise ValidationError(str(exc)) from None
 
