@@ -46,8 +46,8 @@ def build(
         event.thresholds = timer.thresholds
         event.window = timer.window
         event.state = timer.state
-        if owner is None:
-            owner = timer.owner if timer.owner_id else None
+        if owner is None and lead is None and timer.owner_id:
+            owner = timer.owner
         if lead is None:
             lead = timer.lead
     if lead is not None:

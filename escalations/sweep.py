@@ -85,7 +85,9 @@ def _claim(now: datetime, batch_size: int) -> list[SlaTimer]:
     qs = (
         SlaTimer.objects.filter(completed_at__isnull=True, next_fire_at__lte=now)
         .order_by("next_fire_at")
-        .select_related("lead", "lead__market", "lead__source", "lead__team", "owner")
+        .select_related(
+            "lead__market", "lead__source", "lead__team", "lead__owner__team__market"
+        )
     )
     if connection.features.has_select_for_update_skip_locked:
         # Another sweep's rows are skipped, not waited for: no stage is fired twice and no
@@ -119,39 +121,25 @@ def _process_batch(batch, now, result: SweepResult, correlation_id: str) -> None
         if timer.paused_at is not None:
             per_lead.append((timer, "resume"))
             continue
+        original_stage = timer.stage
         try:
-            crossed = _crossed(timer, now)
-            fired = [stage for stage in crossed if stage != Stage.REASSIGNED]
-            if fired:
-                calendar = planning.calendar_for(timer.lead, timer.clock)
-                elapsed = planning.business_elapsed(timer, now, calendar)
-            for stage in fired:
-                superseded = stage != crossed[-1]  # a later stage's instant has passed too
-                due = getattr(timer, planning.STAGE_INSTANT[stage])
-                timer.stage = stage
-                events.append(log.build(
-                    STAGE_AUDIT[stage], timer=timer, actor=SYSTEM, occurred_at=now,
-                    stage_due_at=due, elapsed=elapsed, correlation_id=correlation_id,
-                    details={"fired_at": now.isoformat(), "late_by_seconds":
-                             int((now - due).total_seconds()), "superseded": superseded},
-                ))
-                messages.append(_stage_message(timer, stage, due, now, elapsed, managers,
-                                               superseded))
-                result.superseded += superseded
+            fired = _fire(timer, now, managers, correlation_id)
+        except Exception as exc:  # one lead's failure must not stop the batch
+            timer.stage = original_stage
+            _note_error(timer, now, exc, result)
+        else:
+            for stage, event, message in fired:
+                events.append(event)
+                messages.append(message)
+                result.superseded += event.details["superseded"]
                 if stage == Stage.WARNED:
                     result.warned += 1
                 else:
                     result.breached += 1
                     overtaken.append(timer.pk)
-            if Stage.REASSIGNED in crossed:
+            if timer.stage == Stage.BREACHED and timer.reassign_at <= now:
                 per_lead.append((timer, "reassign"))
                 overtaken.append(timer.pk)
-            timer.next_fire_at = planning.next_fire_at(timer)
-            if timer.next_fire_at is not None and timer.next_fire_at <= now and \
-                    Stage.REASSIGNED not in crossed:
-                raise RuntimeError(f"timer {timer.pk} would be due again at once")
-        except Exception as exc:  # one lead's failure must not stop the batch
-            _note_error(timer, now, exc, result)
         changed.append(timer)
     SlaTimer.objects.bulk_update(
         changed, ["stage", "next_fire_at", "error_count", "last_error"], batch_size=1000
@@ -181,6 +169,37 @@ def _process_batch(batch, now, result: SweepResult, correlation_id: str) -> None
                 next_fire_at=timer.next_fire_at, error_count=timer.error_count,
                 last_error=timer.last_error,
             )
+
+
+def _fire(timer, now, managers, correlation_id) -> list[tuple[str, object, object]]:
+    """Advance one timer through every warn/breach stage whose instant has passed (in memory);
+    returns (stage, audit event, outbox row) for each. The reassign stage is left to the
+    per-lead pass. Raises without side effects if anything goes wrong."""
+    crossed = _crossed(timer, now)
+    fired = [stage for stage in crossed if stage != Stage.REASSIGNED]
+    out = []
+    if fired:
+        calendar = planning.calendar_for(timer.lead, timer.clock)
+        elapsed = planning.business_elapsed(timer, now, calendar)
+    for stage in fired:
+        superseded = stage != crossed[-1]  # a later stage's instant has passed too
+        due = getattr(timer, planning.STAGE_INSTANT[stage])
+        timer.stage = stage
+        event = log.build(
+            STAGE_AUDIT[stage], timer=timer, lead=timer.lead, owner=timer.lead.owner,
+            actor=SYSTEM, occurred_at=now, stage_due_at=due, elapsed=elapsed,
+            correlation_id=correlation_id,
+            details={"fired_at": now.isoformat(),
+                     "late_by_seconds": int((now - due).total_seconds()),
+                     "superseded": superseded},
+        )
+        out.append((stage, event, _stage_message(timer, stage, due, now, elapsed, managers,
+                                                 superseded)))
+    timer.next_fire_at = planning.next_fire_at(timer)
+    if timer.next_fire_at is not None and timer.next_fire_at <= now and \
+            Stage.REASSIGNED not in crossed:
+        raise RuntimeError(f"timer {timer.pk} would be due again at once")
+    return out
 
 
 def _stage_message(timer, stage, due, now, elapsed, managers, superseded):

@@ -34,8 +34,8 @@ def _fresh_calendars():
 
 @dataclass
 class Org:
-    """Two markets with a team each. Berlin: manager Katrin, team lead Jonas, reps Lena and
-    Felix. Bangalore: manager Vikram, reps Asha and Rahul."""
+    """Two markets with a team each. Berlin: manager Katrin, team lead Jonas (capacity 0: he
+    takes no leads), reps Lena and Felix. Bangalore: manager Vikram, reps Asha and Rahul."""
 
     de: object
     india: object
@@ -72,7 +72,7 @@ def org(db) -> Org:
         katrin=RepFactory(name="Katrin Vogel", email="katrin@example.com", team=berlin_team,
                           role=Role.MANAGER, slack_user_id="UKATRIN"),
         jonas=RepFactory(name="Jonas Becker", email="jonas@example.com", team=berlin_team,
-                         role=Role.LEAD, slack_user_id="UJONAS"),
+                         role=Role.LEAD, slack_user_id="UJONAS", capacity=0),
         lena=RepFactory(name="Lena Hoffmann", email="lena@example.com", team=berlin_team,
                         slack_user_id="ULENA"),
         felix=RepFactory(name="Felix Wagner", email="felix@example.com", team=berlin_team,
