@@ -48,8 +48,13 @@ class AuditQuerySet(models.QuerySet):
 def _no_constraint_fk(model, related_name="+", **kwargs):
     # The log outlives what it describes: no cascade, no database constraint, the id stays.
     return models.ForeignKey(
-        model, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False,
-        related_name=related_name, **kwargs,
+        model,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name=related_name,
+        **kwargs,
     )
 
 

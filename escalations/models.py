@@ -82,12 +82,20 @@ class SlaPolicy(models.Model):
 
     state = models.CharField(max_length=12, choices=LeadState.choices)
     market = models.ForeignKey(
-        "teams.Market", null=True, blank=True, on_delete=models.PROTECT, related_name="policies",
+        "teams.Market",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="policies",
         help_text="Empty = every market.",
     )
     source = models.ForeignKey(
-        "leadops.Source", null=True, blank=True, on_delete=models.PROTECT,
-        related_name="policies", help_text="Empty = every source.",
+        "leadops.Source",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="policies",
+        help_text="Empty = every source.",
     )
     window = models.CharField(
         max_length=16, validators=[_validate_window], help_text="90m, 4h or 2bd (business days)."
@@ -133,11 +141,17 @@ class SlaPolicy(models.Model):
         ]
 
     def __str__(self) -> str:
-        scope = " · ".join(
-            part for part in (
-                self.market.code if self.market_id else "", self.source.code if self.source_id else ""
-            ) if part
-        ) or "default"
+        scope = (
+            " · ".join(
+                part
+                for part in (
+                    self.market.code if self.market_id else "",
+                    self.source.code if self.source_id else "",
+                )
+                if part
+            )
+            or "default"
+        )
         return f"{self.state} {scope}: {self.window} {self.clock} (v{self.version})"
 
     def save(self, *args, **kwargs):
@@ -211,13 +225,15 @@ class SlaTimer(models.Model):
         ordering = ["-started_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["lead"], condition=Q(completed_at__isnull=True),
+                fields=["lead"],
+                condition=Q(completed_at__isnull=True),
                 name="one_open_timer_per_lead",
             ),
         ]
         indexes = [
             models.Index(
-                fields=["next_fire_at"], condition=Q(completed_at__isnull=True),
+                fields=["next_fire_at"],
+                condition=Q(completed_at__isnull=True),
                 name="timer_due_open",
             ),
             models.Index(
@@ -350,7 +366,8 @@ class Notification(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(
-                fields=["next_attempt_at"], condition=Q(status__in=["pending", "sending"]),
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending", "sending"]),
                 name="notification_due",
             ),
             models.Index(fields=["timer", "status"], name="notification_timer"),

@@ -28,8 +28,18 @@ FIELDS = {
     "holidays": {"country", "subdivision", "extra_closed", "extra_open"},
     "sources": {"code", "name"},
     "teams": {"slug", "name", "market", "slack_channel", "teams_webhook"},
-    "reps": {"email", "name", "team", "role", "slack_user_id", "capacity", "hours", "timezone",
-             "active", "pto"},
+    "reps": {
+        "email",
+        "name",
+        "team",
+        "role",
+        "slack_user_id",
+        "capacity",
+        "hours",
+        "timezone",
+        "active",
+        "pto",
+    },
     "pto": {"start", "end", "reason"},
     "sla_policies": {"state", "market", "source", "window", "clock", "active"},
 }
@@ -76,12 +86,15 @@ def read_document(path: str | Path) -> dict:
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise OrgFileError(str(path), [f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}:"
-                                       f" {exc}"]) from None
+        raise OrgFileError(
+            str(path), [f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"]
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise OrgFileError(str(path), ["the document must be a mapping with " + ", ".join(TOP_LEVEL)])
+        raise OrgFileError(
+            str(path), ["the document must be a mapping with " + ", ".join(TOP_LEVEL)]
+        )
     return data
 
 
@@ -125,12 +138,18 @@ class _Loader:
                 continue
             unknown = set(entry) - FIELDS[key]
             if unknown:
-                self.error(where, sorted(unknown)[0], f"unknown field (known: {', '.join(sorted(FIELDS[key]))})")
+                self.error(
+                    where,
+                    sorted(unknown)[0],
+                    f"unknown field (known: {', '.join(sorted(FIELDS[key]))})",
+                )
                 continue
             out.append((where, entry))
         return out
 
-    def save(self, obj, what: str, where: str, *, exclude=None, changed: bool, created: bool) -> bool:
+    def save(
+        self, obj, what: str, where: str, *, exclude=None, changed: bool, created: bool
+    ) -> bool:
         if not (created or changed):
             self.report.count(what, "unchanged")
             return True
@@ -148,14 +167,24 @@ class _Loader:
 
 
 def _natural_key(key: str) -> str:
-    return {"markets": "code", "sources": "code", "teams": "slug", "reps": "email",
-            "sla_policies": "state"}.get(key, "")
+    return {
+        "markets": "code",
+        "sources": "code",
+        "teams": "slug",
+        "reps": "email",
+        "sla_policies": "state",
+    }.get(key, "")
 
 
-_FILE_FIELD = {"holiday_country": "holidays.country", "holiday_subdivision": "holidays.subdivision",
-               "extra_closed_dates": "holidays.extra_closed",
-               "extra_open_dates": "holidays.extra_open", "slack_channel_id": "slack_channel",
-               "teams_webhook_url": "teams_webhook", "__all__": None}
+_FILE_FIELD = {
+    "holiday_country": "holidays.country",
+    "holiday_subdivision": "holidays.subdivision",
+    "extra_closed_dates": "holidays.extra_closed",
+    "extra_open_dates": "holidays.extra_open",
+    "slack_channel_id": "slack_channel",
+    "teams_webhook_url": "teams_webhook",
+    "__all__": None,
+}
 
 
 def _file_field(model_field: str) -> str | None:
@@ -175,8 +204,13 @@ def load_document(data: dict, *, source: str = "<document>", actor=None) -> Load
     loader = _Loader(source, actor)
     unknown = set(data) - set(TOP_LEVEL)
     if unknown:
-        raise OrgFileError(source, [f"unknown top-level key {k!r} (known: {', '.join(TOP_LEVEL)})"
-                                    for k in sorted(unknown)])
+        raise OrgFileError(
+            source,
+            [
+                f"unknown top-level key {k!r} (known: {', '.join(TOP_LEVEL)})"
+                for k in sorted(unknown)
+            ],
+        )
     try:
         with transaction.atomic():
             _load_markets(loader, data)
@@ -205,8 +239,11 @@ def _load_markets(loader: _Loader, data: dict) -> None:
         before = None if created else market.calendar_fingerprint()
         holidays = entry.get("holidays") or {}
         if not isinstance(holidays, dict):
-            loader.error(where, "holidays", "must be a mapping with country, subdivision, "
-                         "extra_closed, extra_open")
+            loader.error(
+                where,
+                "holidays",
+                "must be a mapping with country, subdivision, extra_closed, extra_open",
+            )
             continue
         unknown = set(holidays) - FIELDS["holidays"]
         if unknown:
@@ -218,26 +255,31 @@ def _load_markets(loader: _Loader, data: dict) -> None:
             loader.error(where, "hours", str(exc))
             continue
         try:
-            closed = sorted(d.isoformat() for d in hours_format.parse_closed_dates(
-                holidays.get("extra_closed")))
+            closed = sorted(
+                d.isoformat() for d in hours_format.parse_closed_dates(holidays.get("extra_closed"))
+            )
         except hours_format.HoursError as exc:
             loader.error(where, "holidays.extra_closed", str(exc))
             continue
         try:
-            opened = hours_format.serialize_open_dates(hours_format.parse_open_dates(
-                holidays.get("extra_open")))
+            opened = hours_format.serialize_open_dates(
+                hours_format.parse_open_dates(holidays.get("extra_open"))
+            )
         except hours_format.HoursError as exc:
             loader.error(where, "holidays.extra_open", str(exc))
             continue
-        changed = _assign(market, {
-            "name": str(entry.get("name") or (market.name if not created else "")).strip(),
-            "timezone": str(entry.get("timezone") or ""),
-            "hours": hours,
-            "holiday_country": str(holidays.get("country") or ""),
-            "holiday_subdivision": str(holidays.get("subdivision") or ""),
-            "extra_closed_dates": closed,
-            "extra_open_dates": opened,
-        })
+        changed = _assign(
+            market,
+            {
+                "name": str(entry.get("name") or (market.name if not created else "")).strip(),
+                "timezone": str(entry.get("timezone") or ""),
+                "hours": hours,
+                "holiday_country": str(holidays.get("country") or ""),
+                "holiday_subdivision": str(holidays.get("subdivision") or ""),
+                "extra_closed_dates": closed,
+                "extra_open_dates": opened,
+            },
+        )
         if loader.save(market, "markets", where, changed=changed, created=created):
             loader.markets[code] = market
             if before is not None and before != market.calendar_fingerprint():
@@ -279,11 +321,15 @@ def _load_teams(loader: _Loader, data: dict) -> None:
         team = Team.objects.filter(slug=slug).first()
         created = team is None
         team = team or Team(slug=slug)
-        changed = _assign(team, {
-            "name": str(entry.get("name") or slug).strip(), "market_id": market.pk,
-            "slack_channel_id": str(entry.get("slack_channel") or ""),
-            "teams_webhook_url": str(entry.get("teams_webhook") or ""),
-        })
+        changed = _assign(
+            team,
+            {
+                "name": str(entry.get("name") or slug).strip(),
+                "market_id": market.pk,
+                "slack_channel_id": str(entry.get("slack_channel") or ""),
+                "teams_webhook_url": str(entry.get("teams_webhook") or ""),
+            },
+        )
         if loader.save(team, "teams", where, changed=changed, created=created):
             loader.teams[slug] = team
 
@@ -303,7 +349,9 @@ def _aware(value, where, fieldname, loader) -> datetime | None:
     else:
         parsed = parse_datetime(str(value)) if value is not None else None
     if parsed is None:
-        loader.error(where, fieldname, f"{value!r} is not a date-time like 2026-12-01T00:00:00+05:30")
+        loader.error(
+            where, fieldname, f"{value!r} is not a date-time like 2026-12-01T00:00:00+05:30"
+        )
         return None
     if timezone.is_naive(parsed):
         loader.error(where, fieldname, f"{value!r} needs a UTC offset, like +05:30")
@@ -344,9 +392,13 @@ def _load_reps(loader: _Loader, data: dict) -> None:
                 loader.error(where, "hours", str(exc))
                 continue
         values = {
-            "name": str(entry.get("name") or "").strip(), "team_id": team.pk, "role": role,
-            "slack_user_id": str(entry.get("slack_user_id") or ""), "capacity": capacity,
-            "hours": hours, "timezone": str(entry.get("timezone") or ""),
+            "name": str(entry.get("name") or "").strip(),
+            "team_id": team.pk,
+            "role": role,
+            "slack_user_id": str(entry.get("slack_user_id") or ""),
+            "capacity": capacity,
+            "hours": hours,
+            "timezone": str(entry.get("timezone") or ""),
         }
         if created:
             values["active"] = active
@@ -354,10 +406,13 @@ def _load_reps(loader: _Loader, data: dict) -> None:
         if role == Role.MANAGER:
             other = Rep.objects.filter(team=team, role=Role.MANAGER).exclude(pk=rep.pk).first()
             if other is not None:
-                loader.error(where, "role", f"team {team.slug} already has a manager: {other.email}")
+                loader.error(
+                    where, "role", f"team {team.slug} already has a manager: {other.email}"
+                )
                 continue
-        if not loader.save(rep, "reps", where, changed=changed, created=created,
-                           exclude=["active"]):
+        if not loader.save(
+            rep, "reps", where, changed=changed, created=created, exclude=["active"]
+        ):
             continue
         if created:
             pass
@@ -433,10 +488,13 @@ def _load_thresholds(loader: _Loader, data: dict) -> None:
     thresholds = SlaThresholds.objects.filter(pk=1).first()
     created = thresholds is None
     thresholds = thresholds or SlaThresholds(pk=1)
-    changed = _assign(thresholds, {
-        "warn_percent": value.get("warn", thresholds.warn_percent),
-        "reassign_percent": value.get("reassign", thresholds.reassign_percent),
-    })
+    changed = _assign(
+        thresholds,
+        {
+            "warn_percent": value.get("warn", thresholds.warn_percent),
+            "reassign_percent": value.get("reassign", thresholds.reassign_percent),
+        },
+    )
     loader.save(thresholds, "thresholds", "thresholds", changed=changed, created=created)
 
 
@@ -453,10 +511,14 @@ def _load_policies(loader: _Loader, data: dict) -> None:
             if market is None:
                 continue
         if entry.get("source") is not None:
-            source = loader.sources.get(entry["source"]) or \
-                Source.objects.filter(code=entry["source"]).first()
+            source = (
+                loader.sources.get(entry["source"])
+                or Source.objects.filter(code=entry["source"]).first()
+            )
             if source is None:
-                loader.error(where, "source", f"no source {entry['source']!r} in the file or the database")
+                loader.error(
+                    where, "source", f"no source {entry['source']!r} in the file or the database"
+                )
                 continue
         try:
             window = parse_window(entry.get("window")).text
@@ -476,15 +538,16 @@ def _load_policies(loader: _Loader, data: dict) -> None:
             loader.error(where, None, f"the same (state, market, source) as {seen[key]}")
             continue
         seen[key] = where
-        policy = SlaPolicy.objects.filter(
-            state=state, market=market, source=source
-        ).first()
+        policy = SlaPolicy.objects.filter(state=state, market=market, source=source).first()
         created = policy is None
         policy = policy or SlaPolicy(state=state, market=market, source=source)
         was_active = policy.active if not created else None
         changed = _assign(policy, {"window": window, "clock": clock, "active": active})
-        if loader.save(policy, "sla_policies", where, changed=changed, created=created) and \
-                was_active and not active:
+        if (
+            loader.save(policy, "sla_policies", where, changed=changed, created=created)
+            and was_active
+            and not active
+        ):
             loader.deactivated_policies.append(policy)
 
 
@@ -511,8 +574,11 @@ def _apply_side_effects(loader: _Loader) -> None:
 def export_document() -> dict:
     thresholds = SlaThresholds.objects.filter(pk=1).first() or SlaThresholds()
     doc: dict = {
-        "thresholds": {"warn": thresholds.warn_percent, "breach": thresholds.breach_percent,
-                       "reassign": thresholds.reassign_percent},
+        "thresholds": {
+            "warn": thresholds.warn_percent,
+            "breach": thresholds.breach_percent,
+            "reassign": thresholds.reassign_percent,
+        },
         "markets": [],
         "sources": [{"code": s.code, "name": s.name} for s in Source.objects.order_by("code")],
         "teams": [],
@@ -520,30 +586,63 @@ def export_document() -> dict:
         "sla_policies": [],
     }
     for m in Market.objects.order_by("code"):
-        doc["markets"].append({
-            "code": m.code, "name": m.name, "timezone": m.timezone,
-            "holidays": {"country": m.holiday_country or None,
-                         "subdivision": m.holiday_subdivision or None,
-                         "extra_closed": sorted(m.extra_closed_dates or []),
-                         "extra_open": m.extra_open_dates or []},
-            "hours": {day: ivs for day, ivs in hours_format.normalize_week(m.hours).items() if ivs},
-        })
+        doc["markets"].append(
+            {
+                "code": m.code,
+                "name": m.name,
+                "timezone": m.timezone,
+                "holidays": {
+                    "country": m.holiday_country or None,
+                    "subdivision": m.holiday_subdivision or None,
+                    "extra_closed": sorted(m.extra_closed_dates or []),
+                    "extra_open": m.extra_open_dates or [],
+                },
+                "hours": {
+                    day: ivs for day, ivs in hours_format.normalize_week(m.hours).items() if ivs
+                },
+            }
+        )
     for t in Team.objects.select_related("market").order_by("slug"):
-        doc["teams"].append({"slug": t.slug, "name": t.name, "market": t.market.code,
-                             "slack_channel": t.slack_channel_id or None,
-                             "teams_webhook": t.teams_webhook_url or None})
+        doc["teams"].append(
+            {
+                "slug": t.slug,
+                "name": t.name,
+                "market": t.market.code,
+                "slack_channel": t.slack_channel_id or None,
+                "teams_webhook": t.teams_webhook_url or None,
+            }
+        )
     for r in Rep.objects.select_related("team").prefetch_related("time_off").order_by("email"):
-        doc["reps"].append({
-            "email": r.email, "name": r.name, "team": r.team.slug, "role": r.role,
-            "slack_user_id": r.slack_user_id or None, "capacity": r.capacity,
-            "hours": r.hours, "timezone": r.timezone or None, "active": r.active,
-            "pto": [{"start": p.start.isoformat(), "end": p.end.isoformat(),
-                     **({"reason": p.reason} if p.reason else {})}
-                    for p in sorted(r.time_off.all(), key=lambda p: (p.start, p.end))],
-        })
+        doc["reps"].append(
+            {
+                "email": r.email,
+                "name": r.name,
+                "team": r.team.slug,
+                "role": r.role,
+                "slack_user_id": r.slack_user_id or None,
+                "capacity": r.capacity,
+                "hours": r.hours,
+                "timezone": r.timezone or None,
+                "active": r.active,
+                "pto": [
+                    {
+                        "start": p.start.isoformat(),
+                        "end": p.end.isoformat(),
+                        **({"reason": p.reason} if p.reason else {}),
+                    }
+                    for p in sorted(r.time_off.all(), key=lambda p: (p.start, p.end))
+                ],
+            }
+        )
     policies = SlaPolicy.objects.select_related("market", "source")
-    for p in sorted(policies, key=lambda p: (STATE_ORDER[p.state], p.market.code if p.market_id
-                                             else "", p.source.code if p.source_id else "")):
+    for p in sorted(
+        policies,
+        key=lambda p: (
+            STATE_ORDER[p.state],
+            p.market.code if p.market_id else "",
+            p.source.code if p.source_id else "",
+        ),
+    ):
         entry = {"state": p.state}
         if p.market_id:
             entry["market"] = p.market.code

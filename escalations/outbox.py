@@ -23,19 +23,35 @@ def release_time(rep, now: datetime) -> datetime:
 
 
 def message(
-    *, key: str, kind: str, persona: str, lead, now: datetime, recipient=None, timer=None,
-    stage: str = "", context: dict | None = None, superseded: bool = False,
+    *,
+    key: str,
+    kind: str,
+    persona: str,
+    lead,
+    now: datetime,
+    recipient=None,
+    timer=None,
+    stage: str = "",
+    context: dict | None = None,
+    superseded: bool = False,
 ) -> Notification:
     """An unsaved outbox row. `key` makes it unique: once per (timer, stage, persona)."""
     next_attempt_at = now
     if recipient is not None and persona in REP_PERSONAS and not superseded:
         next_attempt_at = release_time(recipient, now)
     return Notification(
-        dedupe_key=key[:200], kind=kind, persona=persona, lead_id=lead.pk, team_id=lead.team_id,
-        timer_id=timer.pk if timer is not None else None, stage=stage,
+        dedupe_key=key[:200],
+        kind=kind,
+        persona=persona,
+        lead_id=lead.pk,
+        team_id=lead.team_id,
+        timer_id=timer.pk if timer is not None else None,
+        stage=stage,
         recipient_id=recipient.pk if recipient is not None else None,
         status=NotificationStatus.SUPERSEDED if superseded else NotificationStatus.PENDING,
-        next_attempt_at=next_attempt_at, created_at=now, context=context or {},
+        next_attempt_at=next_attempt_at,
+        created_at=now,
+        context=context or {},
     )
 
 

@@ -56,7 +56,11 @@ class Plan:
 
 
 def plan_instants(
-    calendar, *, running_since: datetime, consumed: timedelta, window_business: timedelta,
+    calendar,
+    *,
+    running_since: datetime,
+    consumed: timedelta,
+    window_business: timedelta,
     thresholds: dict,
 ) -> Plan:
     """Stage instants for a clock that has used `consumed` business time before `running_since`

@@ -47,8 +47,9 @@ def effective_matrix(market) -> dict[tuple[str, str | None], SlaPolicy | None]:
     from leadops.models import Source
 
     policies = list(
-        SlaPolicy.objects.filter(Q(market=market) | Q(market__isnull=True), active=True)
-        .select_related("market", "source")
+        SlaPolicy.objects.filter(
+            Q(market=market) | Q(market__isnull=True), active=True
+        ).select_related("market", "source")
     )
     matrix = {}
     for source in Source.objects.order_by("code"):

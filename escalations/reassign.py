@@ -48,8 +48,12 @@ class CandidateSearch:
 
 def _entry(rep: Rep, reason: str | None, load: int | None = None) -> dict:
     return {
-        "rep_id": rep.pk, "name": rep.name, "team": rep.team.slug, "load": load,
-        "capacity": rep.capacity, "reason": reason,
+        "rep_id": rep.pk,
+        "name": rep.name,
+        "team": rep.team.slug,
+        "load": load,
+        "capacity": rep.capacity,
+        "reason": reason,
         "label": Unavailable.LABELS.get(reason, "chosen") if reason else "chosen",
     }
 
@@ -61,7 +65,8 @@ def find_candidate(
     over. With `lock`, the eligible reps' rows are locked (in id order: no deadlocks) and their
     load counted after the lock, so concurrent sweeps cannot push a rep over capacity."""
     pool = list(
-        Rep.objects.filter(team__market_id=lead.market_id).select_related("team__market")
+        Rep.objects.filter(team__market_id=lead.market_id)
+        .select_related("team__market")
         .order_by("pk")
     )
     on_pto = reps_on_time_off([r.pk for r in pool if r.team_id == lead.team_id], now)
@@ -82,9 +87,11 @@ def find_candidate(
         if reason is None:
             eligible.append(rep)
     if eligible and lock:
-        locked = Rep.objects.select_for_update().filter(
-            pk__in=[r.pk for r in eligible], active=True
-        ).order_by("pk")
+        locked = (
+            Rep.objects.select_for_update()
+            .filter(pk__in=[r.pk for r in eligible], active=True)
+            .order_by("pk")
+        )
         locked_ids = set(locked.values_list("pk", flat=True))
         for rep in eligible:
             if rep.pk not in locked_ids:
@@ -109,8 +116,12 @@ def find_candidate(
     # Fair pick: least loaded, then the one assigned longest ago (never assigned first).
     chosen = min(
         under_capacity,
-        key=lambda r: (loads.get(r.pk, 0), r.last_assigned_at is not None,
-                       r.last_assigned_at or now, r.pk),
+        key=lambda r: (
+            loads.get(r.pk, 0),
+            r.last_assigned_at is not None,
+            r.last_assigned_at or now,
+            r.pk,
+        ),
         default=None,
     )
     entries = list(considered.values())
@@ -122,8 +133,8 @@ def find_candidate(
 
 
 def _lock_lead(lead: Lead, *, skip_locked: bool = False) -> Lead | None:
-    qs = Lead.objects.select_for_update(skip_locked=skip_locked).select_related(
-        "market", "source", "team", "owner"
+    qs = Lead.objects.select_for_update(skip_locked=skip_locked, of=("self",)).select_related(
+        "market", "source", "team", "owner__team__market"
     )
     return qs.filter(pk=lead.pk).first()
 
@@ -136,27 +147,54 @@ def _save_owner(lead: Lead, rep: Rep | None, actor: Actor, reason: str) -> None:
 
 
 def _reassignment_messages(lead, reassignment, timer, now, *, kind_from, kind_to, key) -> list:
-    context = {"reassignment_id": reassignment.pk, "cause": reassignment.cause,
-               "from_rep_id": reassignment.from_rep_id, "to_rep_id": reassignment.to_rep_id,
-               "state": lead.state, "at": now.isoformat()}
+    context = {
+        "reassignment_id": reassignment.pk,
+        "cause": reassignment.cause,
+        "from_rep_id": reassignment.from_rep_id,
+        "to_rep_id": reassignment.to_rep_id,
+        "state": lead.state,
+        "at": now.isoformat(),
+    }
     rows = []
     if reassignment.from_rep_id:
-        rows.append(outbox.message(
-            key=f"{key}:{Persona.OLD_OWNER}", kind=kind_from, persona=Persona.OLD_OWNER,
-            lead=lead, now=now, recipient=reassignment.from_rep, timer=timer,
-            stage=Stage.REASSIGNED, context=context,
-        ))
-    rows.append(outbox.message(
-        key=f"{key}:{Persona.NEW_OWNER}", kind=kind_to, persona=Persona.NEW_OWNER, lead=lead,
-        now=now, recipient=reassignment.to_rep, timer=timer, stage=Stage.REASSIGNED,
-        context=context,
-    ))
+        rows.append(
+            outbox.message(
+                key=f"{key}:{Persona.OLD_OWNER}",
+                kind=kind_from,
+                persona=Persona.OLD_OWNER,
+                lead=lead,
+                now=now,
+                recipient=reassignment.from_rep,
+                timer=timer,
+                stage=Stage.REASSIGNED,
+                context=context,
+            )
+        )
+    rows.append(
+        outbox.message(
+            key=f"{key}:{Persona.NEW_OWNER}",
+            kind=kind_to,
+            persona=Persona.NEW_OWNER,
+            lead=lead,
+            now=now,
+            recipient=reassignment.to_rep,
+            timer=timer,
+            stage=Stage.REASSIGNED,
+            context=context,
+        )
+    )
     return rows
 
 
 def reassign_lead(
-    lead: Lead, to_rep: Rep, *, cause: str, actor, now: datetime | None = None,
-    timer: SlaTimer | None = None, search: CandidateSearch | None = None,
+    lead: Lead,
+    to_rep: Rep,
+    *,
+    cause: str,
+    actor,
+    now: datetime | None = None,
+    timer: SlaTimer | None = None,
+    search: CandidateSearch | None = None,
     correlation_id: str = "",
 ) -> Reassignment:
     """Give `lead` to `to_rep`: the lead's history, a `Reassignment` row, the audit event, the
@@ -176,14 +214,23 @@ def reassign_lead(
             raise ReassignError(f"the lead is {lead.state}; closed leads are not reassigned")
         from_rep = lead.owner if lead.owner_id else None
         timer = timer or timers.open_timer(lead)
-        _save_owner(lead, to_rep, who, f"reassigned ({cause}) from {from_rep or 'nobody'} to {to_rep}")
+        _save_owner(
+            lead, to_rep, who, f"reassigned ({cause}) from {from_rep or 'nobody'} to {to_rep}"
+        )
         Rep.objects.filter(pk=to_rep.pk).update(last_assigned_at=now)
         to_rep.last_assigned_at = now
         reassignment = Reassignment.objects.create(
-            lead=lead, timer=timer, state=lead.state, from_rep=from_rep, to_rep=to_rep,
-            cause=cause, policy_id_used=timer.policy_id if timer else None,
-            policy_version=timer.policy_version if timer else None, at=now,
-            actor_user=who.user, actor_name=who.name[:150],
+            lead=lead,
+            timer=timer,
+            state=lead.state,
+            from_rep=from_rep,
+            to_rep=to_rep,
+            cause=cause,
+            policy_id_used=timer.policy_id if timer else None,
+            policy_version=timer.policy_version if timer else None,
+            at=now,
+            actor_user=who.user,
+            actor_name=who.name[:150],
             candidates=search.considered if search else [],
         )
         episode_kwargs = {}
@@ -191,8 +238,9 @@ def reassign_lead(
             auto = 1 if cause == ReassignmentCause.SLA else 0
             episode_kwargs = {
                 "episode": timer.episode,
-                "episode_owner_ids": sorted({*timer.episode_owner_ids,
-                                             *([from_rep.pk] if from_rep else [])}),
+                "episode_owner_ids": sorted(
+                    {*timer.episode_owner_ids, *([from_rep.pk] if from_rep else [])}
+                ),
                 "auto_reassign_count": timer.auto_reassign_count + auto,
             }
             elapsed = timers.planning.business_elapsed(
@@ -203,37 +251,66 @@ def reassign_lead(
                 timer.save(update_fields=["stage"])
             timers.complete_timer(timer, now=now, outcome=Outcome.REASSIGNED, actor=who)
         new_timer = timers.start_timer(lead, now=now, actor=who, **episode_kwargs)
-        kind = AuditKind.SLA_BREACH_AUTO_REASSIGN if cause == ReassignmentCause.SLA \
+        kind = (
+            AuditKind.SLA_BREACH_AUTO_REASSIGN
+            if cause == ReassignmentCause.SLA
             else AuditKind.LEAD_ASSIGNED
+        )
         log.record(
-            kind, lead=lead, timer=timer, owner=from_rep, actor=who, occurred_at=now,
+            kind,
+            lead=lead,
+            timer=timer,
+            owner=from_rep,
+            actor=who,
+            occurred_at=now,
             correlation_id=correlation_id,
             stage_due_at=timer.reassign_at if timer else None,
             elapsed=elapsed if timer else None,
             details={
-                "reassignment_id": reassignment.pk, "cause": cause,
+                "reassignment_id": reassignment.pk,
+                "cause": cause,
                 "from_rep_id": from_rep.pk if from_rep else None,
                 "from_rep": from_rep.name if from_rep else None,
-                "to_rep_id": to_rep.pk, "to_rep": to_rep.name,
-                "rule_version": {"policy_version": reassignment.policy_version,
-                                 "thresholds_version": (timer.thresholds or {}).get("version")
-                                 if timer else None},
+                "to_rep_id": to_rep.pk,
+                "to_rep": to_rep.name,
+                "rule_version": {
+                    "policy_version": reassignment.policy_version,
+                    "thresholds_version": (timer.thresholds or {}).get("version")
+                    if timer
+                    else None,
+                },
                 "new_timer_id": new_timer.pk if new_timer else None,
                 "candidates": reassignment.candidates,
             },
         )
         key = f"reassign:{reassignment.pk}"
         rows = _reassignment_messages(
-            lead, reassignment, timer, now, kind_from=MessageKind.REASSIGNED_FROM,
-            kind_to=MessageKind.REASSIGNED_TO, key=key,
+            lead,
+            reassignment,
+            timer,
+            now,
+            kind_from=MessageKind.REASSIGNED_FROM,
+            kind_to=MessageKind.REASSIGNED_TO,
+            key=key,
         )
-        rows.append(outbox.message(
-            key=f"{key}:{Persona.MANAGER}", kind=MessageKind.REASSIGNED_TEAM,
-            persona=Persona.MANAGER, lead=lead, now=now, timer=timer, stage=Stage.REASSIGNED,
-            recipient=_manager(lead.team_id),
-            context={"reassignment_id": reassignment.pk, "cause": cause,
-                     "from_rep_id": reassignment.from_rep_id, "to_rep_id": to_rep.pk},
-        ))
+        rows.append(
+            outbox.message(
+                key=f"{key}:{Persona.MANAGER}",
+                kind=MessageKind.REASSIGNED_TEAM,
+                persona=Persona.MANAGER,
+                lead=lead,
+                now=now,
+                timer=timer,
+                stage=Stage.REASSIGNED,
+                recipient=_manager(lead.team_id),
+                context={
+                    "reassignment_id": reassignment.pk,
+                    "cause": cause,
+                    "from_rep_id": reassignment.from_rep_id,
+                    "to_rep_id": to_rep.pk,
+                },
+            )
+        )
         outbox.add(rows)
     return reassignment
 
@@ -245,11 +322,21 @@ def _manager(team_id: int, managers: dict | None = None) -> Rep | None:
 
 
 def _tell_manager(lead, timer, now, kind, key, managers=None, context=None) -> None:
-    outbox.add([outbox.message(
-        key=key, kind=kind, persona=Persona.MANAGER, lead=lead, now=now, timer=timer,
-        stage=Stage.REASSIGNED if timer else "", recipient=_manager(lead.team_id, managers),
-        context=context or {},
-    )])
+    outbox.add(
+        [
+            outbox.message(
+                key=key,
+                kind=kind,
+                persona=Persona.MANAGER,
+                lead=lead,
+                now=now,
+                timer=timer,
+                stage=Stage.REASSIGNED if timer else "",
+                recipient=_manager(lead.team_id, managers),
+                context=context or {},
+            )
+        ]
+    )
 
 
 def reassign_for_sla(
@@ -267,16 +354,29 @@ def reassign_for_sla(
         if timer.limit_reached_at is None:
             timer.limit_reached_at = now
             log.record(
-                AuditKind.REASSIGN_LIMIT_REACHED, timer=timer, actor=SYSTEM, occurred_at=now,
-                stage_due_at=timer.reassign_at, correlation_id=correlation_id,
+                AuditKind.REASSIGN_LIMIT_REACHED,
+                timer=timer,
+                actor=SYSTEM,
+                occurred_at=now,
+                stage_due_at=timer.reassign_at,
+                correlation_id=correlation_id,
                 elapsed=timers.planning.business_elapsed(
-                    timer, now, timers.planning.calendar_for(lead, timer.clock)),
-                details={"auto_reassignments": timer.auto_reassign_count,
-                         "limit": settings.REASSIGN_LIMIT_PER_STATE},
+                    timer, now, timers.planning.calendar_for(lead, timer.clock)
+                ),
+                details={
+                    "auto_reassignments": timer.auto_reassign_count,
+                    "limit": settings.REASSIGN_LIMIT_PER_STATE,
+                },
             )
-            _tell_manager(lead, timer, now, MessageKind.LIMIT_REACHED,
-                          f"limit:{timer.episode}:{lead.state}", managers,
-                          {"auto_reassignments": timer.auto_reassign_count})
+            _tell_manager(
+                lead,
+                timer,
+                now,
+                MessageKind.LIMIT_REACHED,
+                f"limit:{timer.episode}:{lead.state}",
+                managers,
+                {"auto_reassignments": timer.auto_reassign_count},
+            )
         timer.stage = Stage.REASSIGNED
         timer.next_fire_at = None
         timer.save(update_fields=["stage", "next_fire_at", "limit_reached_at"])
@@ -286,19 +386,35 @@ def reassign_for_sla(
         if timer.no_candidate_at is None:
             timer.no_candidate_at = now
             log.record(
-                AuditKind.REASSIGN_NO_CANDIDATE, timer=timer, actor=SYSTEM, occurred_at=now,
-                stage_due_at=timer.reassign_at, correlation_id=correlation_id,
+                AuditKind.REASSIGN_NO_CANDIDATE,
+                timer=timer,
+                actor=SYSTEM,
+                occurred_at=now,
+                stage_due_at=timer.reassign_at,
+                correlation_id=correlation_id,
                 details={"cause": ReassignmentCause.SLA, "candidates": search.considered},
             )
-            _tell_manager(lead, timer, now, MessageKind.NO_CANDIDATE,
-                          f"timer:{timer.pk}:no_candidate:{Persona.MANAGER}", managers,
-                          {"candidates": search.considered})
+            _tell_manager(
+                lead,
+                timer,
+                now,
+                MessageKind.NO_CANDIDATE,
+                f"timer:{timer.pk}:no_candidate:{Persona.MANAGER}",
+                managers,
+                {"candidates": search.considered},
+            )
         timer.next_fire_at = now + NO_CANDIDATE_RETRY
         timer.save(update_fields=["next_fire_at", "no_candidate_at"])
         return "no_candidate"
     reassign_lead(
-        lead, search.chosen, cause=ReassignmentCause.SLA, actor=SYSTEM, now=now, timer=timer,
-        search=search, correlation_id=correlation_id,
+        lead,
+        search.chosen,
+        cause=ReassignmentCause.SLA,
+        actor=SYSTEM,
+        now=now,
+        timer=timer,
+        search=search,
+        correlation_id=correlation_id,
     )
     return "reassigned"
 
@@ -326,19 +442,36 @@ def route_new_lead(lead: Lead, *, now: datetime, actor=None) -> Rep | None:
     search = find_candidate(lead, now)
     if search.chosen is None:
         log.record(
-            AuditKind.REASSIGN_NO_CANDIDATE, lead=lead, actor=who, occurred_at=now,
+            AuditKind.REASSIGN_NO_CANDIDATE,
+            lead=lead,
+            actor=who,
+            occurred_at=now,
             details={"cause": "routing", "candidates": search.considered},
         )
-        _tell_manager(lead, None, now, MessageKind.UNASSIGNED, f"lead:{lead.pk}:unassigned",
-                      context={"candidates": search.considered})
+        _tell_manager(
+            lead,
+            None,
+            now,
+            MessageKind.UNASSIGNED,
+            f"lead:{lead.pk}:unassigned",
+            context={"candidates": search.considered},
+        )
         return None
     rep = search.chosen
     _save_owner(lead, rep, who, f"assigned to {rep} (routing)")
     Rep.objects.filter(pk=rep.pk).update(last_assigned_at=now)
     log.record(
-        AuditKind.LEAD_ASSIGNED, lead=lead, owner=rep, actor=who, occurred_at=now,
-        details={"cause": "routing", "to_rep_id": rep.pk, "to_rep": rep.name,
-                 "candidates": search.considered},
+        AuditKind.LEAD_ASSIGNED,
+        lead=lead,
+        owner=rep,
+        actor=who,
+        occurred_at=now,
+        details={
+            "cause": "routing",
+            "to_rep_id": rep.pk,
+            "to_rep": rep.name,
+            "candidates": search.considered,
+        },
     )
     return rep
 
@@ -378,38 +511,61 @@ def revert_reassignment(
         _save_owner(lead, restored, who, f"reassignment reverted: {reason}")
         current.reverted_at, current.reverted_by = now, who.user
         current.reverted_by_name, current.revert_reason = who.name[:150], reason[:300]
-        current.save(update_fields=["reverted_at", "reverted_by", "reverted_by_name",
-                                    "revert_reason"])
+        current.save(
+            update_fields=["reverted_at", "reverted_by", "reverted_by_name", "revert_reason"]
+        )
         episode_kwargs = {}
         if timer is not None:
-            episode_kwargs = {"episode": timer.episode,
-                              "episode_owner_ids": timer.episode_owner_ids,
-                              "auto_reassign_count": timer.auto_reassign_count}
+            episode_kwargs = {
+                "episode": timer.episode,
+                "episode_owner_ids": timer.episode_owner_ids,
+                "auto_reassign_count": timer.auto_reassign_count,
+            }
             timers.complete_timer(timer, now=now, outcome=Outcome.REASSIGNED, actor=who)
         new_timer = timers.start_timer(lead, now=now, actor=who, **episode_kwargs)
         log.record(
-            AuditKind.REASSIGNMENT_REVERTED, lead=lead, timer=timer, owner=restored, actor=who,
+            AuditKind.REASSIGNMENT_REVERTED,
+            lead=lead,
+            timer=timer,
+            owner=restored,
+            actor=who,
             occurred_at=now,
-            details={"reassignment_id": current.pk, "reason": reason,
-                     "restored_rep_id": restored.pk, "restored_rep": restored.name,
-                     "taken_from_rep_id": current.to_rep_id, "taken_from_rep": current.to_rep.name,
-                     "policy_version": current.policy_version,
-                     "new_timer_id": new_timer.pk if new_timer else None},
+            details={
+                "reassignment_id": current.pk,
+                "reason": reason,
+                "restored_rep_id": restored.pk,
+                "restored_rep": restored.name,
+                "taken_from_rep_id": current.to_rep_id,
+                "taken_from_rep": current.to_rep.name,
+                "policy_version": current.policy_version,
+                "new_timer_id": new_timer.pk if new_timer else None,
+            },
         )
         # The restored owner hears it is theirs again; the rep it is taken from hears too.
-        outbox.add([
-            outbox.message(
-                key=f"revert:{current.pk}:{Persona.OWNER}", kind=MessageKind.REVERTED,
-                persona=Persona.OWNER, lead=lead, now=now, recipient=restored, timer=new_timer,
-                context={"reassignment_id": current.pk, "reason": reason, "restored": True},
-            ),
-            outbox.message(
-                key=f"revert:{current.pk}:{Persona.OLD_OWNER}", kind=MessageKind.REVERTED,
-                persona=Persona.OLD_OWNER, lead=lead, now=now, recipient=current.to_rep,
-                timer=new_timer,
-                context={"reassignment_id": current.pk, "reason": reason, "restored": False},
-            ),
-        ])
+        outbox.add(
+            [
+                outbox.message(
+                    key=f"revert:{current.pk}:{Persona.OWNER}",
+                    kind=MessageKind.REVERTED,
+                    persona=Persona.OWNER,
+                    lead=lead,
+                    now=now,
+                    recipient=restored,
+                    timer=new_timer,
+                    context={"reassignment_id": current.pk, "reason": reason, "restored": True},
+                ),
+                outbox.message(
+                    key=f"revert:{current.pk}:{Persona.OLD_OWNER}",
+                    kind=MessageKind.REVERTED,
+                    persona=Persona.OLD_OWNER,
+                    lead=lead,
+                    now=now,
+                    recipient=current.to_rep,
+                    timer=new_timer,
+                    context={"reassignment_id": current.pk, "reason": reason, "restored": False},
+                ),
+            ]
+        )
     reassignment.refresh_from_db()
     return current
 
@@ -445,20 +601,34 @@ def deactivate_rep(rep: Rep, *, actor, now: datetime | None = None) -> HandOver:
                 continue
             search = find_candidate(lead, now)
             if search.chosen is not None:
-                reassign_lead(lead, search.chosen, cause=ReassignmentCause.REP_INACTIVE,
-                              actor=who, now=now, search=search)
+                reassign_lead(
+                    lead,
+                    search.chosen,
+                    cause=ReassignmentCause.REP_INACTIVE,
+                    actor=who,
+                    now=now,
+                    search=search,
+                )
                 result.reassigned += 1
                 continue
             _save_owner(lead, None, who, f"{rep} made inactive; nobody available")
             timer = timers.open_timer(lead)
             log.record(
-                AuditKind.REASSIGN_NO_CANDIDATE, lead=lead, timer=timer, owner=rep, actor=who,
+                AuditKind.REASSIGN_NO_CANDIDATE,
+                lead=lead,
+                timer=timer,
+                owner=rep,
+                actor=who,
                 occurred_at=now,
                 details={"cause": ReassignmentCause.REP_INACTIVE, "candidates": search.considered},
             )
-            _tell_manager(lead, timer, now, MessageKind.NO_CANDIDATE,
-                          f"inactive:{rep.pk}:{lead.pk}:{now.isoformat()}",
-                          context={"cause": ReassignmentCause.REP_INACTIVE,
-                                   "candidates": search.considered})
+            _tell_manager(
+                lead,
+                timer,
+                now,
+                MessageKind.NO_CANDIDATE,
+                f"inactive:{rep.pk}:{lead.pk}:{now.isoformat()}",
+                context={"cause": ReassignmentCause.REP_INACTIVE, "candidates": search.considered},
+            )
             result.unassigned += 1
     return result

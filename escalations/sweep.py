@@ -85,9 +85,7 @@ def _claim(now: datetime, batch_size: int) -> list[SlaTimer]:
     qs = (
         SlaTimer.objects.filter(completed_at__isnull=True, next_fire_at__lte=now)
         .order_by("next_fire_at")
-        .select_related(
-            "lead__market", "lead__source", "lead__team", "lead__owner__team__market"
-        )
+        .select_related("lead__market", "lead__source", "lead__team", "lead__owner__team__market")
     )
     if connection.features.has_select_for_update_skip_locked:
         # Another sweep's rows are skipped, not waited for: no stage is fired twice and no
@@ -166,7 +164,8 @@ def _process_batch(batch, now, result: SweepResult, correlation_id: str) -> None
         except Exception as exc:
             _note_error(timer, now, exc, result)
             SlaTimer.objects.filter(pk=timer.pk).update(
-                next_fire_at=timer.next_fire_at, error_count=timer.error_count,
+                next_fire_at=timer.next_fire_at,
+                error_count=timer.error_count,
                 last_error=timer.last_error,
             )
 
@@ -186,18 +185,30 @@ def _fire(timer, now, managers, correlation_id) -> list[tuple[str, object, objec
         due = getattr(timer, planning.STAGE_INSTANT[stage])
         timer.stage = stage
         event = log.build(
-            STAGE_AUDIT[stage], timer=timer, lead=timer.lead, owner=timer.lead.owner,
-            actor=SYSTEM, occurred_at=now, stage_due_at=due, elapsed=elapsed,
+            STAGE_AUDIT[stage],
+            timer=timer,
+            lead=timer.lead,
+            owner=timer.lead.owner,
+            actor=SYSTEM,
+            occurred_at=now,
+            stage_due_at=due,
+            elapsed=elapsed,
             correlation_id=correlation_id,
-            details={"fired_at": now.isoformat(),
-                     "late_by_seconds": int((now - due).total_seconds()),
-                     "superseded": superseded},
+            details={
+                "fired_at": now.isoformat(),
+                "late_by_seconds": int((now - due).total_seconds()),
+                "superseded": superseded,
+            },
         )
-        out.append((stage, event, _stage_message(timer, stage, due, now, elapsed, managers,
-                                                 superseded)))
+        out.append(
+            (stage, event, _stage_message(timer, stage, due, now, elapsed, managers, superseded))
+        )
     timer.next_fire_at = planning.next_fire_at(timer)
-    if timer.next_fire_at is not None and timer.next_fire_at <= now and \
-            Stage.REASSIGNED not in crossed:
+    if (
+        timer.next_fire_at is not None
+        and timer.next_fire_at <= now
+        and Stage.REASSIGNED not in crossed
+    ):
         raise RuntimeError(f"timer {timer.pk} would be due again at once")
     return out
 
@@ -209,12 +220,24 @@ def _stage_message(timer, stage, due, now, elapsed, managers, superseded):
     else:  # the breach, or a warning about a lead nobody owns, goes to the manager
         persona, recipient = Persona.MANAGER, managers.get(lead.team_id)
     return outbox.message(
-        key=outbox.stage_key(timer, stage, persona), kind=STAGE_MESSAGE[stage], persona=persona,
-        lead=lead, now=now, recipient=recipient, timer=timer, stage=stage, superseded=superseded,
+        key=outbox.stage_key(timer, stage, persona),
+        kind=STAGE_MESSAGE[stage],
+        persona=persona,
+        lead=lead,
+        now=now,
+        recipient=recipient,
+        timer=timer,
+        stage=stage,
+        superseded=superseded,
         context={
-            "stage": stage, "fired_at": now.isoformat(), "stage_due_at": due.isoformat(),
-            "due_at": timer.due_at.isoformat(), "elapsed_seconds": int(elapsed.total_seconds()),
-            "window": timer.window, "state": timer.state, "policy_version": timer.policy_version,
+            "stage": stage,
+            "fired_at": now.isoformat(),
+            "stage_due_at": due.isoformat(),
+            "due_at": timer.due_at.isoformat(),
+            "elapsed_seconds": int(elapsed.total_seconds()),
+            "window": timer.window,
+            "state": timer.state,
+            "policy_version": timer.policy_version,
             "owner_id": lead.owner_id,
         },
     )

@@ -62,17 +62,31 @@ def start_timer(
     calendar = planning.calendar_for(lead, policy.clock)
     window_business = planning.window_business_time(now, parse_window(policy.window), calendar)
     plan = planning.plan_instants(
-        calendar, running_since=now, consumed=timedelta(0), window_business=window_business,
+        calendar,
+        running_since=now,
+        consumed=timedelta(0),
+        window_business=window_business,
         thresholds=thresholds,
     )
     timer = SlaTimer(
-        lead=lead, state=lead.state, owner_id=lead.owner_id, policy=policy,
-        policy_version=resolved.version, window=policy.window, clock=policy.clock,
-        thresholds=thresholds, window_business=window_business, started_at=now,
-        running_since=now, warn_at=plan.warn_at, due_at=plan.due_at,
-        reassign_at=plan.reassign_at, episode=episode or uuid.uuid4(),
+        lead=lead,
+        state=lead.state,
+        owner_id=lead.owner_id,
+        policy=policy,
+        policy_version=resolved.version,
+        window=policy.window,
+        clock=policy.clock,
+        thresholds=thresholds,
+        window_business=window_business,
+        started_at=now,
+        running_since=now,
+        warn_at=plan.warn_at,
+        due_at=plan.due_at,
+        reassign_at=plan.reassign_at,
+        episode=episode or uuid.uuid4(),
         episode_owner_ids=list(episode_owner_ids or []),
-        auto_reassign_count=auto_reassign_count, created_at=now,
+        auto_reassign_count=auto_reassign_count,
+        created_at=now,
     )
     timer.next_fire_at = planning.next_fire_at(timer)
     timer.save()
@@ -82,7 +96,8 @@ def start_timer(
 def supersede_stage_messages(timer_ids, *, persona: str | None = None) -> int:
     """Unsent stage messages of finished or overtaken stages are never sent."""
     qs = Notification.objects.filter(
-        timer_id__in=list(timer_ids), status=NotificationStatus.PENDING,
+        timer_id__in=list(timer_ids),
+        status=NotificationStatus.PENDING,
         kind__in=STAGE_MESSAGE_KINDS,
     )
     if persona:
@@ -91,8 +106,13 @@ def supersede_stage_messages(timer_ids, *, persona: str | None = None) -> int:
 
 
 def complete_timer(
-    timer: SlaTimer, *, now: datetime, outcome: str, actor: Actor = SYSTEM,
-    progress_at: datetime | None = None, details: dict | None = None,
+    timer: SlaTimer,
+    *,
+    now: datetime,
+    outcome: str,
+    actor: Actor = SYSTEM,
+    progress_at: datetime | None = None,
+    details: dict | None = None,
 ) -> None:
     """Finish a timer; met/met_late are judged on business time used when the progress happened."""
     calendar = planning.calendar_for(timer.lead, timer.clock)
@@ -107,9 +127,16 @@ def complete_timer(
     timer.completed_at = now
     timer.outcome = outcome
     timer.next_fire_at = None
-    timer.save(update_fields=[
-        "completed_at", "outcome", "next_fire_at", "paused_at", "resume_at", "paused_total",
-    ])
+    timer.save(
+        update_fields=[
+            "completed_at",
+            "outcome",
+            "next_fire_at",
+            "paused_at",
+            "resume_at",
+            "paused_total",
+        ]
+    )
     supersede_stage_messages([timer.pk])
     kind = {
         Outcome.MET: AuditKind.SLA_MET,
@@ -118,15 +145,24 @@ def complete_timer(
     }.get(outcome)
     if kind:
         log.record(
-            kind, timer=timer, actor=actor, occurred_at=now, elapsed=elapsed,
+            kind,
+            timer=timer,
+            actor=actor,
+            occurred_at=now,
+            elapsed=elapsed,
             stage_due_at=timer.due_at,
-            details={"outcome": outcome, "stage": timer.stage,
-                     "progress_at": at.isoformat(), **(details or {})},
+            details={
+                "outcome": outcome,
+                "stage": timer.stage,
+                "progress_at": at.isoformat(),
+                **(details or {}),
+            },
         )
 
 
-def pause_timer(timer: SlaTimer, *, now: datetime, resume_at: datetime | None, actor: Actor,
-                reason: str) -> None:
+def pause_timer(
+    timer: SlaTimer, *, now: datetime, resume_at: datetime | None, actor: Actor, reason: str
+) -> None:
     calendar = planning.calendar_for(timer.lead, timer.clock)
     timer.consumed = planning.business_elapsed(timer, now, calendar)
     timer.paused_at = now
@@ -134,7 +170,11 @@ def pause_timer(timer: SlaTimer, *, now: datetime, resume_at: datetime | None, a
     timer.next_fire_at = planning.next_fire_at(timer)
     timer.save(update_fields=["consumed", "paused_at", "resume_at", "next_fire_at"])
     log.record(
-        AuditKind.SLA_PAUSED, timer=timer, actor=actor, occurred_at=now, elapsed=timer.consumed,
+        AuditKind.SLA_PAUSED,
+        timer=timer,
+        actor=actor,
+        occurred_at=now,
+        elapsed=timer.consumed,
         details={"reason": reason, "resume_at": resume_at.isoformat() if resume_at else None},
     )
 
@@ -149,12 +189,24 @@ def resume_timer(timer: SlaTimer, *, now: datetime, actor: Actor, reason: str = 
     timer.resume_at = None
     timer.running_since = now
     _replan(timer, planning.calendar_for(timer.lead, timer.clock))
-    timer.save(update_fields=[
-        "paused_total", "paused_at", "resume_at", "running_since", "warn_at", "due_at",
-        "reassign_at", "next_fire_at",
-    ])
+    timer.save(
+        update_fields=[
+            "paused_total",
+            "paused_at",
+            "resume_at",
+            "running_since",
+            "warn_at",
+            "due_at",
+            "reassign_at",
+            "next_fire_at",
+        ]
+    )
     log.record(
-        AuditKind.SLA_RESUMED, timer=timer, actor=actor, occurred_at=now, elapsed=timer.consumed,
+        AuditKind.SLA_RESUMED,
+        timer=timer,
+        actor=actor,
+        occurred_at=now,
+        elapsed=timer.consumed,
         stage_due_at=timer.due_at,
         details={"reason": reason, "paused_seconds": int(paused_for.total_seconds())},
     )
@@ -163,8 +215,11 @@ def resume_timer(timer: SlaTimer, *, now: datetime, actor: Actor, reason: str = 
 def _replan(timer: SlaTimer, calendar) -> None:
     if timer.paused_at is None:
         plan = planning.plan_instants(
-            calendar, running_since=timer.running_since, consumed=timer.consumed,
-            window_business=timer.window_business, thresholds=timer.thresholds,
+            calendar,
+            running_since=timer.running_since,
+            consumed=timer.consumed,
+            window_business=timer.window_business,
+            thresholds=timer.thresholds,
         )
         timer.warn_at, timer.due_at, timer.reassign_at = plan.warn_at, plan.due_at, plan.reassign_at
     timer.next_fire_at = planning.next_fire_at(timer)
@@ -179,7 +234,9 @@ def on_lead_change(change) -> None:
     if change.kind == "held":
         timer = open_timer(lead)
         if timer is not None:
-            pause_timer(timer, now=now, resume_at=lead.hold_until, actor=actor, reason=change.reason)
+            pause_timer(
+                timer, now=now, resume_at=lead.hold_until, actor=actor, reason=change.reason
+            )
         return
     if change.kind == "resumed":
         timer = open_timer(lead)
@@ -191,9 +248,14 @@ def on_lead_change(change) -> None:
     timer = open_timer(lead)
     if change.progress:
         log.record(
-            AuditKind.PROGRESS_RECORDED, lead=lead, timer=timer, actor=actor, occurred_at=now,
+            AuditKind.PROGRESS_RECORDED,
+            lead=lead,
+            timer=timer,
+            actor=actor,
+            occurred_at=now,
             details={
-                "from_state": change.from_state, "to_state": change.to_state,
+                "from_state": change.from_state,
+                "to_state": change.to_state,
                 "activity_id": change.activity.pk if change.activity else None,
                 "activity_kind": change.activity.kind if change.activity else None,
                 "progress_at": (change.progress_at or now).isoformat(),
@@ -203,12 +265,20 @@ def on_lead_change(change) -> None:
         if timer.paused_at is not None and change.progress:
             resume_timer(timer, now=now, actor=actor, reason="progress")
         if change.progress:
-            complete_timer(timer, now=now, outcome=Outcome.MET, actor=actor,
-                           progress_at=change.progress_at)
+            complete_timer(
+                timer, now=now, outcome=Outcome.MET, actor=actor, progress_at=change.progress_at
+            )
         else:
-            complete_timer(timer, now=now, outcome=Outcome.CANCELLED, actor=actor,
-                           details={"why": f"left {change.from_state} without progress",
-                                    "to_state": change.to_state})
+            complete_timer(
+                timer,
+                now=now,
+                outcome=Outcome.CANCELLED,
+                actor=actor,
+                details={
+                    "why": f"left {change.from_state} without progress",
+                    "to_state": change.to_state,
+                },
+            )
     start_timer(lead, now=now, actor=actor)
 
 
@@ -222,16 +292,24 @@ def replan_to_current_policy(timer: SlaTimer, *, now: datetime, actor, reason: s
     lead = timer.lead
     resolved = resolve_for_lead(lead, timer.state)
     if resolved is None:
-        complete_timer(timer, now=now, outcome=Outcome.CANCELLED, actor=who,
-                       details={"why": "no policy matches any more", "reason": reason})
+        complete_timer(
+            timer,
+            now=now,
+            outcome=Outcome.CANCELLED,
+            actor=who,
+            details={"why": "no policy matches any more", "reason": reason},
+        )
         return True
     if resolved.policy.pk == timer.policy_id and resolved.version == timer.policy_version:
         return False
     old = {"policy_id": timer.policy_id, "version": timer.policy_version, "window": timer.window}
     policy = resolved.policy
     calendar = planning.calendar_for(lead, policy.clock)
-    timer.consumed = planning.business_elapsed(timer, now, calendar) if timer.clock == policy.clock \
+    timer.consumed = (
+        planning.business_elapsed(timer, now, calendar)
+        if timer.clock == policy.clock
         else timer.consumed
+    )
     if timer.paused_at is None:
         timer.running_since = now
     timer.policy, timer.policy_version = policy, resolved.version
@@ -242,10 +320,17 @@ def replan_to_current_policy(timer: SlaTimer, *, now: datetime, actor, reason: s
     _replan(timer, calendar)
     timer.save()
     log.record(
-        AuditKind.SLA_REPLANNED, timer=timer, actor=who, occurred_at=now,
-        elapsed=timer.consumed, stage_due_at=timer.due_at,
-        details={"from": old, "to": {"policy_id": policy.pk, "version": resolved.version,
-                                     "window": policy.window}, "reason": reason},
+        AuditKind.SLA_REPLANNED,
+        timer=timer,
+        actor=who,
+        occurred_at=now,
+        elapsed=timer.consumed,
+        stage_due_at=timer.due_at,
+        details={
+            "from": old,
+            "to": {"policy_id": policy.pk, "version": resolved.version, "window": policy.window},
+            "reason": reason,
+        },
     )
     return True
 
@@ -259,7 +344,8 @@ def replan_timers(timers, *, actor, reason: str) -> int:
             locked = (
                 SlaTimer.objects.select_for_update(of=("self",))
                 .select_related("lead__market")
-                .filter(pk=timer.pk, completed_at__isnull=True).first()
+                .filter(pk=timer.pk, completed_at__isnull=True)
+                .first()
             )
             if locked and replan_to_current_policy(locked, now=now, actor=actor, reason=reason):
                 changed += 1
@@ -274,19 +360,26 @@ def deactivate_policy(policy: SlaPolicy, *, actor, reason: str, chunk: int = 500
     while True:
         with transaction.atomic():
             ids = list(
-                SlaTimer.objects.filter(policy=policy, completed_at__isnull=True)
-                .values_list("pk", flat=True)[:chunk]
+                SlaTimer.objects.filter(policy=policy, completed_at__isnull=True).values_list(
+                    "pk", flat=True
+                )[:chunk]
             )
             if not ids:
                 return cancelled
             timers = (
                 SlaTimer.objects.select_for_update(of=("self",))
-                .select_related("lead__market", "owner").filter(pk__in=ids, completed_at__isnull=True)
+                .select_related("lead__market", "owner")
+                .filter(pk__in=ids, completed_at__isnull=True)
             )
             now = timezone.now()
             for timer in timers:
-                complete_timer(timer, now=now, outcome=Outcome.CANCELLED, actor=who,
-                               details={"why": "policy deactivated", "reason": reason})
+                complete_timer(
+                    timer,
+                    now=now,
+                    outcome=Outcome.CANCELLED,
+                    actor=who,
+                    details={"why": "policy deactivated", "reason": reason},
+                )
                 start_timer(timer.lead, now=now, actor=who)
                 cancelled += 1
 
@@ -306,8 +399,12 @@ def replan_market(market, *, actor, reason: str, chunk: int = 500) -> int:
             timers = list(
                 SlaTimer.objects.select_for_update(of=("self",))
                 .select_related("lead")
-                .filter(lead__market=market, clock=Clock.BUSINESS, completed_at__isnull=True,
-                        pk__gt=last_id)
+                .filter(
+                    lead__market=market,
+                    clock=Clock.BUSINESS,
+                    completed_at__isnull=True,
+                    pk__gt=last_id,
+                )
                 .order_by("pk")[:chunk]
             )
             if not timers:
@@ -319,14 +416,26 @@ def replan_market(market, *, actor, reason: str, chunk: int = 500) -> int:
                         timer.started_at, window, calendar
                     )
                 _replan(timer, calendar)
-                timer.save(update_fields=[
-                    "window_business", "warn_at", "due_at", "reassign_at", "next_fire_at",
-                ])
+                timer.save(
+                    update_fields=[
+                        "window_business",
+                        "warn_at",
+                        "due_at",
+                        "reassign_at",
+                        "next_fire_at",
+                    ]
+                )
                 log.record(
-                    AuditKind.SLA_REPLANNED, timer=timer, actor=who, occurred_at=now,
+                    AuditKind.SLA_REPLANNED,
+                    timer=timer,
+                    actor=who,
+                    occurred_at=now,
                     stage_due_at=timer.due_at,
-                    details={"why": "market calendar changed", "market": market.code,
-                             "reason": reason},
+                    details={
+                        "why": "market calendar changed",
+                        "market": market.code,
+                        "reason": reason,
+                    },
                 )
                 done += 1
             last_id = timers[-1].pk

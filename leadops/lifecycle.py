@@ -40,7 +40,7 @@ DISQUALIFIABLE = frozenset({S.NEW, S.CONTACTED, S.QUALIFIED})
 
 def _allowed_transitions() -> dict[str, frozenset[str]]:
     allowed: dict[str, set[str]] = {state: set() for state in S}
-    for here, after in zip(FORWARD_PATH, FORWARD_PATH[1:]):
+    for here, after in zip(FORWARD_PATH, FORWARD_PATH[1:], strict=False):
         allowed[here].add(after)
     for state in S:
         if state not in CLOSED_STATES:
@@ -66,8 +66,12 @@ class ProgressRule:
 
 PROGRESS: dict[str, ProgressRule] = {
     S.NEW: ProgressRule(
-        activities={K.CALL: S.CONTACTED, K.EMAIL: S.CONTACTED, K.MESSAGE: S.CONTACTED,
-                    K.DISQUALIFY: S.UNQUALIFIED},
+        activities={
+            K.CALL: S.CONTACTED,
+            K.EMAIL: S.CONTACTED,
+            K.MESSAGE: S.CONTACTED,
+            K.DISQUALIFY: S.UNQUALIFIED,
+        },
         by_owner=OUTBOUND_ATTEMPTS,
         # A disqualification is a decision whichever way it is recorded.
         transitions=frozenset({S.UNQUALIFIED}),
@@ -154,7 +158,16 @@ def _clean_text(value: str, name: str, limit: int) -> str:
 
 
 def create_lead(
-    *, name, company, market, source, team, owner=None, email="", phone="", external_id=None,
+    *,
+    name,
+    company,
+    market,
+    source,
+    team,
+    owner=None,
+    email="",
+    phone="",
+    external_id=None,
     actor=None,
 ) -> Lead:
     """Create a NEW lead (idempotent by `external_id`: a second call returns the first lead).
@@ -179,9 +192,18 @@ def create_lead(
         raise InvalidLeadInput(f"{owner} is not an active rep of team {team.slug}", field="owner")
     now = timezone.now()
     lead = Lead(
-        name=name, company=_clean_text(company, "company", 200), email=(email or "").strip(),
-        phone=_clean_text(phone, "phone", 40), market=market, source=source, team=team,
-        owner=owner, external_id=external_id, state=S.NEW, state_entered_at=now, created_at=now,
+        name=name,
+        company=_clean_text(company, "company", 200),
+        email=(email or "").strip(),
+        phone=_clean_text(phone, "phone", 40),
+        market=market,
+        source=source,
+        team=team,
+        owner=owner,
+        external_id=external_id,
+        state=S.NEW,
+        state_entered_at=now,
+        created_at=now,
     )
     try:
         lead.full_clean(validate_unique=False, validate_constraints=False)
@@ -209,7 +231,12 @@ def create_lead(
 
 
 def record_activity(
-    lead: Lead, kind: str, *, actor, occurred_at: datetime | None = None, notes: str = "",
+    lead: Lead,
+    kind: str,
+    *,
+    actor,
+    occurred_at: datetime | None = None,
+    notes: str = "",
     reason: str = "",
 ) -> Activity:
     """Record an activity; when it is progress (SPEC §3) the lead moves on and its timer resets."""
@@ -243,13 +270,28 @@ def record_activity(
             target = S.UNQUALIFIED
             progress = is_progress_transition(lead.state, target)
         activity = Activity.objects.create(
-            lead=lead, kind=kind, actor=who.rep, actor_user=who.user, actor_name=who.name,
-            occurred_at=occurred_at, recorded_at=now, notes=notes, reason=reason,
+            lead=lead,
+            kind=kind,
+            actor=who.rep,
+            actor_user=who.user,
+            actor_name=who.name,
+            occurred_at=occurred_at,
+            recorded_at=now,
+            notes=notes,
+            reason=reason,
             counted_as_progress=progress,
         )
         if target is not None:
-            _move(lead, target, who, now, reason=reason or f"{kind} recorded",
-                  progress=progress, progress_at=occurred_at, activity=activity)
+            _move(
+                lead,
+                target,
+                who,
+                now,
+                reason=reason or f"{kind} recorded",
+                progress=progress,
+                progress_at=occurred_at,
+                activity=activity,
+            )
     return activity
 
 
@@ -266,8 +308,15 @@ def transition(lead: Lead, to_state: str, *, actor, reason: str = "") -> Lead:
     with transaction.atomic():
         _lock(lead)
         now = timezone.now()
-        _move(lead, to_state, who, now, reason=reason,
-              progress=is_progress_transition(lead.state, to_state), progress_at=now)
+        _move(
+            lead,
+            to_state,
+            who,
+            now,
+            reason=reason,
+            progress=is_progress_transition(lead.state, to_state),
+            progress_at=now,
+        )
     return lead
 
 
@@ -285,11 +334,20 @@ def _move(lead, to_state, who, now, *, reason, progress, progress_at, activity=N
         lead.on_hold, lead.hold_reason, lead.hold_until, lead.held_at = False, "", None, None
         fields += ["on_hold", "hold_reason", "hold_until", "held_at"]
     _save(lead, who, f"{from_state} → {to_state}" + (f": {reason}" if reason else ""), fields)
-    _announce(LeadChange(
-        kind="state_changed", lead=lead, at=now, actor=who, from_state=from_state,
-        to_state=to_state, progress=progress, progress_at=progress_at, activity=activity,
-        reason=reason,
-    ))
+    _announce(
+        LeadChange(
+            kind="state_changed",
+            lead=lead,
+            at=now,
+            actor=who,
+            from_state=from_state,
+            to_state=to_state,
+            progress=progress,
+            progress_at=progress_at,
+            activity=activity,
+            reason=reason,
+        )
+    )
 
 
 def put_on_hold(lead: Lead, *, actor, reason: str, resume_at: datetime | None = None) -> Lead:
@@ -325,7 +383,11 @@ def resume(lead: Lead, *, actor, reason: str = "") -> Lead:
             raise IllegalTransition("the lead is not on hold")
         now = timezone.now()
         lead.on_hold, lead.hold_reason, lead.hold_until, lead.held_at = False, "", None, None
-        _save(lead, who, "resumed" + (f": {reason}" if reason else ""),
-              ["on_hold", "hold_reason", "hold_until", "held_at"])
+        _save(
+            lead,
+            who,
+            "resumed" + (f": {reason}" if reason else ""),
+            ["on_hold", "hold_reason", "hold_until", "held_at"],
+        )
         _announce(LeadChange(kind="resumed", lead=lead, at=now, actor=who, reason=reason))
     return lead

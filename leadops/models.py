@@ -48,7 +48,10 @@ class Source(models.Model):
 
 class Lead(models.Model):
     external_id = models.CharField(
-        max_length=100, null=True, blank=True, unique=True,
+        max_length=100,
+        null=True,
+        blank=True,
+        unique=True,
         help_text="Id in the CRM or form tool; creating a lead twice with it returns the first.",
     )
     name = models.CharField(max_length=200)
@@ -103,7 +106,10 @@ class Activity(models.Model):
         "teams.Rep", null=True, blank=True, on_delete=models.SET_NULL, related_name="activities"
     )
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="+",
     )
     actor_name = models.CharField(max_length=150, blank=True, help_text="Kept if the rep goes.")

@@ -35,8 +35,9 @@ class Unavailable:
 
 def reps_on_time_off(rep_ids, at: datetime) -> set[int]:
     return set(
-        TimeOff.objects.filter(rep_id__in=list(rep_ids), start__lte=at, end__gt=at)
-        .values_list("rep_id", flat=True)
+        TimeOff.objects.filter(rep_id__in=list(rep_ids), start__lte=at, end__gt=at).values_list(
+            "rep_id", flat=True
+        )
     )
 
 
@@ -45,7 +46,9 @@ def open_lead_counts(rep_ids) -> dict[int, int]:
 
     rows = (
         Lead.objects.filter(owner_id__in=list(rep_ids), state__in=list(OPEN_STATES))
-        .values("owner_id").annotate(n=Count("id")).values_list("owner_id", "n")
+        .values("owner_id")
+        .annotate(n=Count("id"))
+        .values_list("owner_id", "n")
     )
     return dict(rows)
 

@@ -10,9 +10,8 @@ def holiday_error(country: str, subdivision: str = "") -> str | None:
     supported = holidays.list_supported_countries()
     if country not in supported:
         return f"{country!r} is not a country code known to the holidays package (e.g. IN, US, DE)"
-    if subdivision and subdivision not in supported[country]:
-        return (
-            f"subdivision {subdivision!r} is not known for {country} "
-            f"(known: {', '.join(supported[country][:12])}{'…' if len(supported[country]) > 12 else ''})"
-        )
+    known = supported[country]
+    if subdivision and subdivision not in known:
+        listed = ", ".join(known[:12]) + ("…" if len(known) > 12 else "")
+        return f"subdivision {subdivision!r} is not known for {country} (known: {listed})"
     return None

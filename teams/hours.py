@@ -30,7 +30,9 @@ def parse_interval(text: str) -> Interval:
         raise HoursError(f"{text!r} has a time that does not exist (use 00:00 to 24:00)")
     start, end = sh * 60 + sm, eh * 60 + em
     if start >= end:
-        raise HoursError(f"{text!r} must start before it ends (write a night shift as two intervals)")
+        raise HoursError(
+            f"{text!r} must start before it ends (write a night shift as two intervals)"
+        )
     return start, end
 
 
@@ -41,7 +43,7 @@ def parse_day(intervals: list[str] | None) -> list[Interval]:
     if isinstance(intervals, str) or not isinstance(intervals, (list, tuple)):
         raise HoursError(f"{intervals!r} must be a list of intervals like ['09:00-18:00']")
     parsed = sorted(parse_interval(item) for item in intervals)
-    for (s1, e1), (s2, e2) in zip(parsed, parsed[1:]):
+    for (s1, e1), (s2, e2) in zip(parsed, parsed[1:], strict=False):
         if s2 < e1:
             raise HoursError(
                 f"intervals {format_interval((s1, e1))} and {format_interval((s2, e2))} overlap"

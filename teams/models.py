@@ -65,11 +65,15 @@ class Market(models.Model):
         max_length=16, blank=True, help_text="Optional subdivision, e.g. BY for Bavaria."
     )
     extra_closed_dates = models.JSONField(
-        default=list, blank=True, validators=[_validate_closed_dates],
+        default=list,
+        blank=True,
+        validators=[_validate_closed_dates],
         help_text='Extra closed dates: ["2026-12-31", ...].',
     )
     extra_open_dates = models.JSONField(
-        default=list, blank=True, validators=[_validate_open_dates],
+        default=list,
+        blank=True,
+        validators=[_validate_open_dates],
         help_text='Extra open dates: ["2026-12-27"] (usual hours) or '
         '[{"date": "2026-12-27", "hours": ["10:00-14:00"]}].',
     )
@@ -134,7 +138,10 @@ class Rep(models.Model):
     """A person on a team. Hours and time zone default to the market's when empty."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="rep",
     )
     name = models.CharField(max_length=100)
@@ -146,16 +153,22 @@ class Rep(models.Model):
         default=30, help_text="Most open leads this rep should own at once."
     )
     hours = models.JSONField(
-        null=True, blank=True, validators=[_validate_optional_week],
+        null=True,
+        blank=True,
+        validators=[_validate_optional_week],
         help_text="Own weekly hours; empty = the market's hours.",
     )
     timezone = models.CharField(
-        max_length=64, blank=True, validators=[_validate_timezone],
+        max_length=64,
+        blank=True,
+        validators=[_validate_timezone],
         help_text="Own IANA zone; empty = the market's.",
     )
     active = models.BooleanField(default=True)
     last_assigned_at = models.DateTimeField(
-        null=True, blank=True, editable=False,
+        null=True,
+        blank=True,
+        editable=False,
         help_text="When a lead was last routed to this rep (fair rotation).",
     )
     history = HistoricalRecords(excluded_fields=["last_assigned_at"])
@@ -198,7 +211,9 @@ class TimeOff(models.Model):
         verbose_name = "time off"
         verbose_name_plural = "time off"
         constraints = [
-            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="time_off_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")), name="time_off_end_after_start"
+            ),
         ]
         indexes = [models.Index(fields=["rep", "end"], name="timeoff_rep_end")]
 

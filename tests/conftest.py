@@ -55,34 +55,65 @@ class Org:
 @pytest.fixture
 def org(db) -> Org:
     de = MarketFactory(
-        code="DE", name="Germany", timezone="Europe/Berlin", holiday_country="DE",
+        code="DE",
+        name="Germany",
+        timezone="Europe/Berlin",
+        holiday_country="DE",
         holiday_subdivision="BE",
         hours={d: ["09:00-18:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
     )
     india = MarketFactory(
-        code="IN", name="India", timezone="Asia/Kolkata", holiday_country="IN",
+        code="IN",
+        name="India",
+        timezone="Asia/Kolkata",
+        holiday_country="IN",
         hours={d: ["09:30-18:30"] for d in ("mon", "tue", "wed", "thu", "fri")},
     )
-    berlin_team = TeamFactory(slug="de-berlin", name="Berlin sales", market=de,
-                              slack_channel_id="C0DE")
-    india_team = TeamFactory(slug="in-inside", name="India inside sales", market=india,
-                             slack_channel_id="C0IN")
+    berlin_team = TeamFactory(
+        slug="de-berlin", name="Berlin sales", market=de, slack_channel_id="C0DE"
+    )
+    india_team = TeamFactory(
+        slug="in-inside", name="India inside sales", market=india, slack_channel_id="C0IN"
+    )
     return Org(
-        de=de, india=india, berlin_team=berlin_team, india_team=india_team,
-        katrin=RepFactory(name="Katrin Vogel", email="katrin@example.com", team=berlin_team,
-                          role=Role.MANAGER, slack_user_id="UKATRIN"),
-        jonas=RepFactory(name="Jonas Becker", email="jonas@example.com", team=berlin_team,
-                         role=Role.LEAD, slack_user_id="UJONAS", capacity=0),
-        lena=RepFactory(name="Lena Hoffmann", email="lena@example.com", team=berlin_team,
-                        slack_user_id="ULENA"),
-        felix=RepFactory(name="Felix Wagner", email="felix@example.com", team=berlin_team,
-                         slack_user_id="UFELIX"),
-        vikram=RepFactory(name="Vikram Shah", email="vikram@example.com", team=india_team,
-                          role=Role.MANAGER, slack_user_id="UVIKRAM"),
-        asha=RepFactory(name="Asha Rao", email="asha@example.com", team=india_team,
-                        slack_user_id="UASHA"),
-        rahul=RepFactory(name="Rahul Verma", email="rahul@example.com", team=india_team,
-                         slack_user_id="URAHUL"),
+        de=de,
+        india=india,
+        berlin_team=berlin_team,
+        india_team=india_team,
+        katrin=RepFactory(
+            name="Katrin Vogel",
+            email="katrin@example.com",
+            team=berlin_team,
+            role=Role.MANAGER,
+            slack_user_id="UKATRIN",
+        ),
+        jonas=RepFactory(
+            name="Jonas Becker",
+            email="jonas@example.com",
+            team=berlin_team,
+            role=Role.LEAD,
+            slack_user_id="UJONAS",
+            capacity=0,
+        ),
+        lena=RepFactory(
+            name="Lena Hoffmann", email="lena@example.com", team=berlin_team, slack_user_id="ULENA"
+        ),
+        felix=RepFactory(
+            name="Felix Wagner", email="felix@example.com", team=berlin_team, slack_user_id="UFELIX"
+        ),
+        vikram=RepFactory(
+            name="Vikram Shah",
+            email="vikram@example.com",
+            team=india_team,
+            role=Role.MANAGER,
+            slack_user_id="UVIKRAM",
+        ),
+        asha=RepFactory(
+            name="Asha Rao", email="asha@example.com", team=india_team, slack_user_id="UASHA"
+        ),
+        rahul=RepFactory(
+            name="Rahul Verma", email="rahul@example.com", team=india_team, slack_user_id="URAHUL"
+        ),
         paid_social=SourceFactory(code="paid_social", name="Paid social"),
         inbound_web=SourceFactory(code="inbound_web", name="Inbound web"),
     )
@@ -93,8 +124,9 @@ def policies(org):
     """NEW 1h (default), CONTACTED 24h, QUALIFIED 5bd, PROPOSAL 10bd; NEW from inbound web 2h."""
     return {
         "NEW": SlaPolicy.objects.create(state="NEW", window="1h"),
-        "NEW/inbound_web": SlaPolicy.objects.create(state="NEW", source=org.inbound_web,
-                                                    window="2h"),
+        "NEW/inbound_web": SlaPolicy.objects.create(
+            state="NEW", source=org.inbound_web, window="2h"
+        ),
         "CONTACTED": SlaPolicy.objects.create(state="CONTACTED", window="24h"),
         "QUALIFIED": SlaPolicy.objects.create(state="QUALIFIED", window="5bd"),
         "PROPOSAL": SlaPolicy.objects.create(state="PROPOSAL", window="10bd"),
@@ -126,6 +158,13 @@ def browser_type_launch_args(browser_type_launch_args):
     return {
         **browser_type_launch_args,
         "executable_path": CHROMIUM,
-        "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"],
+        "args": [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
     }

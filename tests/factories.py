@@ -65,12 +65,18 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
     is_staff = True
-    password = factory.PostGenerationMethodCall("set_password", "pw")
+    password = factory.django.Password("pw")
 
 
-def make_lead(*, team, source, owner=None, name="Aisha Al-Mansoori", company="Emirates Group",
-              **kwargs):
+def make_lead(
+    *, team, source, owner=None, name="Aisha Al-Mansoori", company="Emirates Group", **kwargs
+):
     return lifecycle.create_lead(
-        name=name, company=company, market=team.market, source=source, team=team, owner=owner,
+        name=name,
+        company=company,
+        market=team.market,
+        source=source,
+        team=team,
+        owner=owner,
         **kwargs,
     )

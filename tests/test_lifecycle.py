@@ -22,11 +22,19 @@ from tests.factories import make_lead
 S = LeadState
 ALL_PAIRS = [(a, b) for a in S.values for b in S.values if a != b]
 EXPECTED_ALLOWED = {
-    ("NEW", "CONTACTED"), ("CONTACTED", "QUALIFIED"), ("QUALIFIED", "PROPOSAL"),
-    ("PROPOSAL", "NEGOTIATION"), ("NEGOTIATION", "WON"),
-    ("NEW", "LOST"), ("CONTACTED", "LOST"), ("QUALIFIED", "LOST"), ("PROPOSAL", "LOST"),
+    ("NEW", "CONTACTED"),
+    ("CONTACTED", "QUALIFIED"),
+    ("QUALIFIED", "PROPOSAL"),
+    ("PROPOSAL", "NEGOTIATION"),
+    ("NEGOTIATION", "WON"),
+    ("NEW", "LOST"),
+    ("CONTACTED", "LOST"),
+    ("QUALIFIED", "LOST"),
+    ("PROPOSAL", "LOST"),
     ("NEGOTIATION", "LOST"),
-    ("NEW", "UNQUALIFIED"), ("CONTACTED", "UNQUALIFIED"), ("QUALIFIED", "UNQUALIFIED"),
+    ("NEW", "UNQUALIFIED"),
+    ("CONTACTED", "UNQUALIFIED"),
+    ("QUALIFIED", "UNQUALIFIED"),
 }
 
 
@@ -51,9 +59,7 @@ def test_allowed_transition_moves_the_lead(org, from_state, to_state):
     assert lead.history.first().history_change_reason.startswith(f"{from_state} → {to_state}")
 
 
-@pytest.mark.parametrize(
-    ("from_state", "to_state"), sorted(set(ALL_PAIRS) - EXPECTED_ALLOWED)
-)
+@pytest.mark.parametrize(("from_state", "to_state"), sorted(set(ALL_PAIRS) - EXPECTED_ALLOWED))
 def test_refused_transition_raises_and_changes_nothing(org, from_state, to_state):
     lead = _lead_in(from_state, org)
     history_before = lead.history.count()
@@ -162,8 +168,9 @@ def test_disqualify_in_proposal_is_refused_with_a_hint(org):
 def test_activity_in_the_future_is_refused(org):
     lead = _lead_in("NEW", org)
     with pytest.raises(InvalidLeadInput) as err:
-        lifecycle.record_activity(lead, "call", actor=org.lena,
-                                  occurred_at=timezone.now() + timedelta(hours=1))
+        lifecycle.record_activity(
+            lead, "call", actor=org.lena, occurred_at=timezone.now() + timedelta(hours=1)
+        )
     assert err.value.field == "occurred_at"
 
 
@@ -185,18 +192,25 @@ def test_activity_records_who_when_it_occurred_and_when_recorded(org):
 
 
 def test_create_lead_is_idempotent_by_external_id(org):
-    first = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena,
-                      external_id="crm-1")
-    second = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.felix,
-                       external_id="crm-1", name="Someone else")
+    first = make_lead(
+        team=org.berlin_team, source=org.paid_social, owner=org.lena, external_id="crm-1"
+    )
+    second = make_lead(
+        team=org.berlin_team,
+        source=org.paid_social,
+        owner=org.felix,
+        external_id="crm-1",
+        name="Someone else",
+    )
     assert first.pk == second.pk
     assert Lead.objects.filter(external_id="crm-1").count() == 1
 
 
 def test_create_lead_refuses_a_team_of_another_market(org):
     with pytest.raises(InvalidLeadInput) as err:
-        lifecycle.create_lead(name="X", company="Y", market=org.india, source=org.paid_social,
-                              team=org.berlin_team)
+        lifecycle.create_lead(
+            name="X", company="Y", market=org.india, source=org.paid_social, team=org.berlin_team
+        )
     assert err.value.field == "team"
     assert not Lead.objects.exists()
 
@@ -233,8 +247,9 @@ def test_hold_needs_a_reason_and_a_future_resume_time(org):
     with pytest.raises(InvalidLeadInput, match="reason"):
         lifecycle.put_on_hold(lead, actor=org.lena, reason=" ")
     with pytest.raises(InvalidLeadInput, match="future"):
-        lifecycle.put_on_hold(lead, actor=org.lena, reason="x",
-                              resume_at=timezone.now() - timedelta(minutes=1))
+        lifecycle.put_on_hold(
+            lead, actor=org.lena, reason="x", resume_at=timezone.now() - timedelta(minutes=1)
+        )
 
 
 def test_closed_lead_cannot_be_put_on_hold(org):

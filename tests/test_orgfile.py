@@ -17,27 +17,59 @@ from teams.models import Market, Rep, Team, TimeOff
 
 MINIMAL = {
     "thresholds": {"warn": 75, "breach": 100, "reassign": 160},
-    "markets": [{
-        "code": "IN", "name": "India", "timezone": "Asia/Kolkata",
-        "holidays": {"country": "IN", "extra_closed": ["2026-12-31"], "extra_open": []},
-        "hours": {d: ["09:30-18:30"] for d in ("mon", "tue", "wed", "thu", "fri")},
-    }],
-    "sources": [{"code": "paid_social", "name": "Paid social"},
-                {"code": "inbound_web", "name": "Inbound web"}],
-    "teams": [{"slug": "in-inside", "name": "India inside sales", "market": "IN",
-               "slack_channel": "C0123", "teams_webhook": None}],
+    "markets": [
+        {
+            "code": "IN",
+            "name": "India",
+            "timezone": "Asia/Kolkata",
+            "holidays": {"country": "IN", "extra_closed": ["2026-12-31"], "extra_open": []},
+            "hours": {d: ["09:30-18:30"] for d in ("mon", "tue", "wed", "thu", "fri")},
+        }
+    ],
+    "sources": [
+        {"code": "paid_social", "name": "Paid social"},
+        {"code": "inbound_web", "name": "Inbound web"},
+    ],
+    "teams": [
+        {
+            "slug": "in-inside",
+            "name": "India inside sales",
+            "market": "IN",
+            "slack_channel": "C0123",
+            "teams_webhook": None,
+        }
+    ],
     "reps": [
-        {"email": "asha@example.com", "name": "Asha Rao", "team": "in-inside", "role": "rep",
-         "slack_user_id": "U01", "capacity": 40, "hours": None, "timezone": None, "active": True,
-         "pto": [{"start": "2026-12-01T00:00:00+05:30", "end": "2026-12-03T00:00:00+05:30"}]},
-        {"email": "vik@example.com", "name": "Vikram Shah", "team": "in-inside",
-         "role": "manager", "slack_user_id": "U02"},
+        {
+            "email": "asha@example.com",
+            "name": "Asha Rao",
+            "team": "in-inside",
+            "role": "rep",
+            "slack_user_id": "U01",
+            "capacity": 40,
+            "hours": None,
+            "timezone": None,
+            "active": True,
+            "pto": [{"start": "2026-12-01T00:00:00+05:30", "end": "2026-12-03T00:00:00+05:30"}],
+        },
+        {
+            "email": "vik@example.com",
+            "name": "Vikram Shah",
+            "team": "in-inside",
+            "role": "manager",
+            "slack_user_id": "U02",
+        },
     ],
     "sla_policies": [
         {"state": "NEW", "window": "1h", "clock": "business"},
         {"state": "NEW", "source": "paid_social", "window": "1h", "clock": "business"},
-        {"state": "NEW", "market": "IN", "source": "inbound_web", "window": "2h",
-         "clock": "business"},
+        {
+            "state": "NEW",
+            "market": "IN",
+            "source": "inbound_web",
+            "window": "2h",
+            "clock": "business",
+        },
         {"state": "QUALIFIED", "window": "5bd", "clock": "business"},
     ],
 }
@@ -69,8 +101,14 @@ def _snapshot():
 @pytest.mark.django_db
 def test_minimal_org_file_creates_everything(tmp_path):
     report = load_org(_write(tmp_path, MINIMAL))
-    assert report.created == {"markets": 1, "sources": 2, "teams": 1, "reps": 2, "pto": 1,
-                              "sla_policies": 4}
+    assert report.created == {
+        "markets": 1,
+        "sources": 2,
+        "teams": 1,
+        "reps": 2,
+        "pto": 1,
+        "sla_policies": 4,
+    }
     asha = Rep.objects.get(email="asha@example.com")
     assert asha.capacity == 40 and asha.team.slug == "in-inside"
     assert asha.time_off.get().reason == ""
@@ -237,13 +275,22 @@ def test_missing_file_is_a_clear_error(tmp_path):
 @pytest.mark.django_db
 def test_pto_list_in_the_file_replaces_the_reps_time_off(tmp_path):
     load_org(_write(tmp_path, MINIMAL))
-    doc = _broken(lambda d: d["reps"][0].update(pto=[
-        {"start": "2027-01-04T00:00:00+05:30", "end": "2027-01-06T00:00:00+05:30",
-         "reason": "Pongal"}]))
+    doc = _broken(
+        lambda d: d["reps"][0].update(
+            pto=[
+                {
+                    "start": "2027-01-04T00:00:00+05:30",
+                    "end": "2027-01-06T00:00:00+05:30",
+                    "reason": "Pongal",
+                }
+            ]
+        )
+    )
     load_org(_write(tmp_path, doc))
     asha = Rep.objects.get(email="asha@example.com")
     assert [(t.start.date().isoformat(), t.reason) for t in asha.time_off.all()] == [
-        ("2027-01-03", "Pongal")]  # 00:00 +05:30 is the evening before in UTC
+        ("2027-01-03", "Pongal")
+    ]  # 00:00 +05:30 is the evening before in UTC
 
 
 @pytest.mark.django_db

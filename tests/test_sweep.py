@@ -60,8 +60,13 @@ def test_berlin_stages_fire_once_at_their_instants(org, policies):
 def test_india_window_runs_across_the_weekend(org, policies):
     # Fri 17:00 IST, inbound web 2 h, 09:30-18:30: 90 min on Friday, 30 min on Monday.
     with _at(kolkata(2026, 12, 4, 17, 0)):
-        lead = make_lead(team=org.india_team, source=org.inbound_web, owner=org.asha,
-                         name="Kavya Reddy", company="Zomato")
+        lead = make_lead(
+            team=org.india_team,
+            source=org.inbound_web,
+            owner=org.asha,
+            name="Kavya Reddy",
+            company="Zomato",
+        )
     timer = _timer(lead)
     assert timer.window == "2h"
     assert timer.warn_at == kolkata(2026, 12, 7, 9, 36)
@@ -117,7 +122,9 @@ def test_warning_goes_to_the_owner_and_breach_to_the_manager(org, policies):
     run_sweep(now=berlin(2026, 12, 2, 11, 0))
     rows = Notification.objects.filter(lead=lead).order_by("id")
     assert [(n.kind, n.persona, n.recipient) for n in rows] == [
-        ("warning", "owner", org.lena), ("breach", "manager", org.katrin)]
+        ("warning", "owner", org.lena),
+        ("breach", "manager", org.katrin),
+    ]
     assert rows[0].dedupe_key.endswith(":warned:owner")
 
 
@@ -203,8 +210,9 @@ def test_call_that_happened_before_the_deadline_but_was_logged_after_is_met(org,
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     with _at(berlin(2026, 12, 2, 11, 20)):
-        lifecycle.record_activity(lead, "call", actor=org.lena,
-                                  occurred_at=berlin(2026, 12, 2, 10, 50))
+        lifecycle.record_activity(
+            lead, "call", actor=org.lena, occurred_at=berlin(2026, 12, 2, 10, 50)
+        )
     assert SlaTimer.objects.get(lead=lead, state="NEW").outcome == "met"
 
 
@@ -238,8 +246,9 @@ def test_hold_with_a_resume_time_is_resumed_by_the_sweep(org, policies):
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     with _at(berlin(2026, 12, 2, 10, 30)):
-        lifecycle.put_on_hold(lead, actor=org.lena, reason="Call back tomorrow",
-                              resume_at=berlin(2026, 12, 3, 14, 0))
+        lifecycle.put_on_hold(
+            lead, actor=org.lena, reason="Call back tomorrow", resume_at=berlin(2026, 12, 3, 14, 0)
+        )
     assert _timer(lead).next_fire_at == berlin(2026, 12, 3, 14, 0)
     with _at(berlin(2026, 12, 3, 14, 1)):
         assert run_sweep().resumed == 1
@@ -277,8 +286,9 @@ def test_policy_edit_does_not_change_a_running_timers_version(org, policies):
     run_sweep(now=berlin(2026, 12, 2, 11, 0))
     assert AuditEvent.objects.get(lead=lead, kind="sla_breach").policy_version == 1
     with _at(berlin(2026, 12, 2, 12, 0)):
-        newer = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.felix,
-                          name="Lukas Schmidt")
+        newer = make_lead(
+            team=org.berlin_team, source=org.paid_social, owner=org.felix, name="Lukas Schmidt"
+        )
     assert (_timer(newer).policy_version, _timer(newer).window) == (2, "3h")
 
 
@@ -290,8 +300,10 @@ def test_replan_moves_chosen_timers_to_the_current_policy_version(org, policies)
     policies["NEW"].window = "2h"
     policies["NEW"].save()
     with _at(berlin(2026, 12, 2, 10, 30)):
-        assert replan_timers(SlaTimer.objects.filter(lead=lead), actor=None,
-                             reason="window widened") == 1
+        assert (
+            replan_timers(SlaTimer.objects.filter(lead=lead), actor=None, reason="window widened")
+            == 1
+        )
     timer = _timer(lead)
     assert (timer.policy_version, timer.window) == (2, "2h")
     assert timer.due_at == berlin(2026, 12, 2, 12, 0)  # the 30 minutes used still count
@@ -352,8 +364,9 @@ def test_failing_lead_is_pushed_forward_and_the_batch_goes_on(org, policies, mon
 
     with _at(berlin(2026, 12, 2, 10, 0)):
         bad = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
-        good = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.felix,
-                         name="Lukas Schmidt")
+        good = make_lead(
+            team=org.berlin_team, source=org.paid_social, owner=org.felix, name="Lukas Schmidt"
+        )
     real = sweep._stage_message
 
     def explode(timer, *args, **kwargs):
@@ -372,15 +385,22 @@ def test_failing_lead_is_pushed_forward_and_the_batch_goes_on(org, policies, mon
     assert _timer(good).stage == "warned"
 
 
-def test_sweep_query_count_does_not_grow_with_due_timers(org, policies,
-                                                          django_assert_max_num_queries):
+def test_sweep_query_count_does_not_grow_with_due_timers(
+    org, policies, django_assert_max_num_queries
+):
     def sweep_of(n, day):
         from leadops import lifecycle
 
         with _at(berlin(2026, 12, day, 10, 0)):
-            leads = [make_lead(team=org.berlin_team, source=org.paid_social,
-                               owner=RepFactory(team=org.berlin_team, capacity=100),
-                               name=f"Lead {day}-{i}") for i in range(n)]
+            leads = [
+                make_lead(
+                    team=org.berlin_team,
+                    source=org.paid_social,
+                    owner=RepFactory(team=org.berlin_team, capacity=100),
+                    name=f"Lead {day}-{i}",
+                )
+                for i in range(n)
+            ]
         with django_assert_max_num_queries(8) as ctx:
             result = run_sweep(now=berlin(2026, 12, day, 10, 50), batch_size=500)
         assert result.warned == n

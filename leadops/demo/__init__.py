@@ -20,33 +20,81 @@ LOGINS = (
     # username, password, what they are, group, rep email
     ("admin", "leadops-admin", "superuser", None, None),
     ("ops", "leadops-ops", "ops manager (all markets)", "Ops managers", None),
-    ("meera", "leadops-lead", "team lead of India inside sales", "Team leads", "meera@demo.leadops"),
+    (
+        "meera",
+        "leadops-lead",
+        "team lead of India inside sales",
+        "Team leads",
+        "meera@demo.leadops",
+    ),
 )
 
 PEOPLE = {
-    "IN": [("Ananya Gupta", "Tata Digital"), ("Rohan Mehta", "Infosys"), ("Kavya Reddy", "Zomato"),
-           ("Arjun Kapoor", "Reliance Retail"), ("Ishita Bose", "Flipkart"),
-           ("Nikhil Joshi", "Swiggy"), ("Sneha Kulkarni", "Paytm")],
-    "US": [("Emily Carter", "Acme Logistics"), ("Michael Reed", "Bluebird Health"),
-           ("Olivia Park", "Northwind Traders"), ("James Patel", "Summit Analytics"),
-           ("Sophia Turner", "Harbor Foods"), ("Daniel Kim", "Keystone Energy")],
-    "DE": [("Lukas Schmidt", "Bergmann Maschinenbau"), ("Anna Müller", "Spreeworks"),
-           ("Paul Fischer", "Nordlicht Versicherung"), ("Marie Weber", "Havelberg Bau"),
-           ("Leon Schulz", "Elbtal Logistik")],
-    "SG": [("Lim Jia Hui", "Marina Fintech"), ("Raj Kumar", "Orchard Retail"),
-           ("Chen Wei", "Straits Shipping"), ("Nur Aisyah", "Lion City Foods"),
-           ("Ethan Goh", "Sentosa Travel")],
-    "FR": [("Camille Laurent", "Lumière Cosmétiques"), ("Louis Moreau", "Rive Gauche Conseil"),
-           ("Inès Lefebvre", "Atelier Belleville"), ("Jules Girard", "Seine Énergie")],
-    "AE": [("Aisha Al-Mansoori", "Emirates Group"), ("Khalid Al-Nuaimi", "Gulf Ventures"),
-           ("Fatima Al-Suwaidi", "Dubai Holding"), ("Hamdan Al-Falasi", "Marina Realty"),
-           ("Mariam Al-Qasimi", "Sharjah Trading")],
+    "IN": [
+        ("Ananya Gupta", "Tata Digital"),
+        ("Rohan Mehta", "Infosys"),
+        ("Kavya Reddy", "Zomato"),
+        ("Arjun Kapoor", "Reliance Retail"),
+        ("Ishita Bose", "Flipkart"),
+        ("Nikhil Joshi", "Swiggy"),
+        ("Sneha Kulkarni", "Paytm"),
+    ],
+    "US": [
+        ("Emily Carter", "Acme Logistics"),
+        ("Michael Reed", "Bluebird Health"),
+        ("Olivia Park", "Northwind Traders"),
+        ("James Patel", "Summit Analytics"),
+        ("Sophia Turner", "Harbor Foods"),
+        ("Daniel Kim", "Keystone Energy"),
+    ],
+    "DE": [
+        ("Lukas Schmidt", "Bergmann Maschinenbau"),
+        ("Anna Müller", "Spreeworks"),
+        ("Paul Fischer", "Nordlicht Versicherung"),
+        ("Marie Weber", "Havelberg Bau"),
+        ("Leon Schulz", "Elbtal Logistik"),
+    ],
+    "SG": [
+        ("Lim Jia Hui", "Marina Fintech"),
+        ("Raj Kumar", "Orchard Retail"),
+        ("Chen Wei", "Straits Shipping"),
+        ("Nur Aisyah", "Lion City Foods"),
+        ("Ethan Goh", "Sentosa Travel"),
+    ],
+    "FR": [
+        ("Camille Laurent", "Lumière Cosmétiques"),
+        ("Louis Moreau", "Rive Gauche Conseil"),
+        ("Inès Lefebvre", "Atelier Belleville"),
+        ("Jules Girard", "Seine Énergie"),
+    ],
+    "AE": [
+        ("Aisha Al-Mansoori", "Emirates Group"),
+        ("Khalid Al-Nuaimi", "Gulf Ventures"),
+        ("Fatima Al-Suwaidi", "Dubai Holding"),
+        ("Hamdan Al-Falasi", "Marina Realty"),
+        ("Mariam Al-Qasimi", "Sharjah Trading"),
+    ],
 }
-TEAM_OF = {"IN": "in-inside", "US": "us-east", "DE": "de-berlin", "SG": "sg-apac",
-           "FR": "fr-paris", "AE": "ae-gulf"}
+TEAM_OF = {
+    "IN": "in-inside",
+    "US": "us-east",
+    "DE": "de-berlin",
+    "SG": "sg-apac",
+    "FR": "fr-paris",
+    "AE": "ae-gulf",
+}
 # (state to reach, fraction of the window already used): on track, warned, breached, reassign
-AGES = [("NEW", 0.3), ("NEW", 0.85), ("NEW", 1.2), ("NEW", 1.7), ("CONTACTED", 0.5),
-        ("CONTACTED", 1.05), ("QUALIFIED", 0.9), ("PROPOSAL", 0.4), ("NEW", 0.6)]
+AGES = [
+    ("NEW", 0.3),
+    ("NEW", 0.85),
+    ("NEW", 1.2),
+    ("NEW", 1.7),
+    ("CONTACTED", 0.5),
+    ("CONTACTED", 1.05),
+    ("QUALIFIED", 0.9),
+    ("PROPOSAL", 0.4),
+    ("NEW", 0.6),
+]
 
 
 @dataclass
@@ -57,8 +105,10 @@ class DemoReport:
     logins: list[tuple[str, str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"org: {self.org}",
-               f"demo leads: {self.leads_created} created, {self.leads_existing} already there"]
+        out = [
+            f"org: {self.org}",
+            f"demo leads: {self.leads_created} created, {self.leads_existing} already there",
+        ]
         out += [f"login {u} / {p}  ({what})" for u, p, what in self.logins]
         return out
 
@@ -122,9 +172,15 @@ def _demo_leads() -> tuple[int, int]:
             slug = slug.replace(" ", ".").replace("'", "")
             with transaction.atomic():
                 lead = lifecycle.create_lead(
-                    name=name, company=company, market=market, source=source, team=team,
-                    owner=owner, email=f"{slug}@example.com",
-                    phone=f"+{rng.randint(10, 99)} {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+                    name=name,
+                    company=company,
+                    market=market,
+                    source=source,
+                    team=team,
+                    owner=owner,
+                    email=f"{slug}@example.com",
+                    phone=f"+{rng.randint(10, 99)} {rng.randint(100, 999)} "
+                    f"{rng.randint(1000, 9999)}",
                     external_id=external_id,
                 )
                 _walk_to(lead, state)
@@ -137,7 +193,7 @@ def _walk_to(lead, state: str) -> None:
     from leadops import lifecycle
 
     path = ["NEW", "CONTACTED", "QUALIFIED", "PROPOSAL"]
-    for target in path[1: path.index(state) + 1]:
+    for target in path[1 : path.index(state) + 1]:
         if target == "CONTACTED":
             lifecycle.record_activity(lead, "call", actor=lead.owner, notes="Intro call")
             if lead.state != "CONTACTED":

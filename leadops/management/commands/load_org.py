@@ -4,8 +4,10 @@ from escalations.orgfile import OrgFileError, load_org
 
 
 class Command(BaseCommand):
-    help = "Create or update markets, sources, teams, reps, thresholds and SLA policies from a " \
+    help = (
+        "Create or update markets, sources, teams, reps, thresholds and SLA policies from a "
         "YAML or JSON org file, all or nothing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("file")

@@ -1,5 +1,6 @@
 """Run the web app and the django-q2 cluster together in the foreground; Ctrl-C stops both."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,10 +30,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         try:
             while all(child.poll() is None for child in children):
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     web.wait(timeout=1)
-                except subprocess.TimeoutExpired:
-                    pass
         except KeyboardInterrupt:
             pass
         finally:
