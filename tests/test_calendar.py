@@ -60,7 +60,12 @@ CALENDAR_ARGS = {
             date(2026, 3, 10): None,  # open overrides closed
         },
     ),
-    "fri_sat_weekend": ("Asia/Dubai", week(("sun", "mon", "tue", "wed", "thu"), "08:00-17:00"), (), ()),
+    "fri_sat_weekend": (
+        "Asia/Dubai",
+        week(("sun", "mon", "tue", "wed", "thu"), "08:00-17:00"),
+        (),
+        (),
+    ),
     # Chile changes clocks at local midnight, right inside the night shift.
     "night_shift": ("America/Santiago", week(ALL_WEEK, "00:00-01:30", "22:00-24:00"), (), ()),
 }
@@ -95,9 +100,7 @@ durations = st.one_of(
     st.sampled_from([0, 1, 60 * 10**6, 3600 * 10**6, 9 * 3600 * 10**6]),
 ).map(lambda us: timedelta(microseconds=us))
 
-PROPERTY = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 each_calendar = pytest.mark.parametrize("name", list(CALENDARS))
 
 
@@ -382,7 +385,9 @@ def test_friday_saturday_weekend_market():
 
 def test_extra_open_date_with_own_hours():
     calendar = BusinessCalendar(
-        "Europe/Berlin", week(WORKWEEK, "09:00-18:00"), open_dates={date(2026, 3, 7): ["10:00-14:00"]}
+        "Europe/Berlin",
+        week(WORKWEEK, "09:00-18:00"),
+        open_dates={date(2026, 3, 7): ["10:00-14:00"]},
     )
     assert calendar.add(local(BERLIN, 2026, 3, 6, 17), timedelta(hours=2)) == local(
         BERLIN, 2026, 3, 7, 11
@@ -415,7 +420,9 @@ def test_parsed_hours_and_stored_open_dates_are_accepted():
     )
     start = local(BERLIN, 2026, 3, 6, 17)
     for hours in (1, 5, 9, 30):
-        assert from_raw.add(start, timedelta(hours=hours)) == parsed.add(start, timedelta(hours=hours))
+        assert from_raw.add(start, timedelta(hours=hours)) == parsed.add(
+            start, timedelta(hours=hours)
+        )
 
 
 def test_bad_input_is_refused_with_a_clear_error():
