@@ -4,6 +4,8 @@ lifecycle and reassignment verbs, from small form pages linked on the lead's cha
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -47,7 +49,7 @@ from leadops.admin_forms import (
     add_domain_error,
 )
 from leadops.models import Activity, Lead, Source
-from teams.models import Market, Rep, Team
+from teams.models import Rep, Team
 
 
 @admin.register(Source)
@@ -62,17 +64,38 @@ class SourceAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
 
 LEAD_FIELDS = ("name", "company", "email", "phone")
 READONLY_ON_CHANGE = (
-    "external_id", "market", "source", "team", "owner", "state", "state_since", "hold",
-    "explain_sla", "timeline", "activity_list", "ownership_history", "created_at", "updated_at",
+    "external_id",
+    "market",
+    "source",
+    "team",
+    "owner",
+    "state",
+    "state_since",
+    "hold",
+    "explain_sla",
+    "timeline",
+    "activity_list",
+    "ownership_history",
+    "created_at",
+    "updated_at",
 )
 
 
 @admin.register(Lead)
-class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
-                SimpleHistoryAdmin):
+class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
     team_path = "team"
-    list_display = ("name", "company", "market_code", "team", "owner", "state", "sla",
-                    "time_left", "on_hold", "created_local")
+    list_display = (
+        "name",
+        "company",
+        "market_code",
+        "team",
+        "owner",
+        "state",
+        "sla",
+        "time_left",
+        "on_hold",
+        "created_local",
+    )
     list_display_links = ("name",)
     list_filter = ("market", team_filter("team"), "state", SlaStatusFilter, "on_hold", "source")
     search_fields = ("name", "company", "email", "=external_id")
@@ -81,9 +104,16 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
 
     def get_queryset(self, request):
         # The open timer of each lead on the page in one query (not one per row).
-        return super().get_queryset(request).prefetch_related(
-            Prefetch("timers", queryset=SlaTimer.objects.filter(completed_at__isnull=True),
-                     to_attr="open_timer_list")
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(
+                Prefetch(
+                    "timers",
+                    queryset=SlaTimer.objects.filter(completed_at__isnull=True),
+                    to_attr="open_timer_list",
+                )
+            )
         )
 
     def get_changelist_instance(self, request):
@@ -126,20 +156,27 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
         if obj is None:
             return (
                 (None, {"fields": (*LEAD_FIELDS, "external_id")}),
-                ("Where", {
-                    "fields": ("market", "source", "team", "owner"),
-                    "description": "The lead is created through the lifecycle: without an owner "
-                    "it is routed to an available rep of the team, and its SLA timer starts.",
-                }),
+                (
+                    "Where",
+                    {
+                        "fields": ("market", "source", "team", "owner"),
+                        "description": "The lead is created through the lifecycle: without an "
+                        "owner it is routed to an available rep of the team, and its SLA timer "
+                        "starts.",
+                    },
+                ),
             )
         return (
             (None, {"fields": (*LEAD_FIELDS, "external_id")}),
             ("Where", {"fields": ("market", "source", "team")}),
-            ("State and owner", {
-                "fields": ("state", "state_since", "owner", "hold"),
-                "description": "Changed with the buttons at the top right (change state, hold, "
-                "resume, reassign, log activity), never as raw fields.",
-            }),
+            (
+                "State and owner",
+                {
+                    "fields": ("state", "state_since", "owner", "hold"),
+                    "description": "Changed with the buttons at the top right (change state, hold, "
+                    "resume, reassign, log activity), never as raw fields.",
+                },
+            ),
             ("Explain SLA", {"fields": ("explain_sla",)}),
             ("Escalation timeline", {"fields": ("timeline",)}),
             ("Activities", {"fields": ("activity_list",)}),
@@ -157,11 +194,13 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "team":
-            kwargs["queryset"] = scope_queryset(request, Team.objects.select_related("market"),
-                                                "pk")
+            kwargs["queryset"] = scope_queryset(
+                request, Team.objects.select_related("market"), "pk"
+            )
         elif db_field.name == "owner":
             kwargs["queryset"] = scope_queryset(
-                request, Rep.objects.filter(active=True).select_related("team"), "team")
+                request, Rep.objects.filter(active=True).select_related("team"), "team"
+            )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_form(self, request, form, change):
@@ -194,10 +233,13 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
     def hold(self, obj):
         if not obj.on_hold:
             return "not on hold"
-        until = (f", resumes {local_text(obj.hold_until, obj.market.timezone)}"
-                 if obj.hold_until else "")
-        return (f"on hold since {local_text(obj.held_at, obj.market.timezone)}: "
-                f"{obj.hold_reason}{until}")
+        until = (
+            f", resumes {local_text(obj.hold_until, obj.market.timezone)}" if obj.hold_until else ""
+        )
+        return (
+            f"on hold since {local_text(obj.held_at, obj.market.timezone)}: "
+            f"{obj.hold_reason}{until}"
+        )
 
     @admin.display(description="SLA")
     def explain_sla(self, obj):
@@ -205,8 +247,14 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
         tz = obj.market.timezone
         timer = self._open_timer(obj)
         resolved = None if obj.is_closed else resolve_for_lead(obj)
-        context = {"lead": obj, "timer": timer, "tz": tz, "status": sla_status(timer),
-                   "status_html": sla_status_html(timer), "resolved": resolved}
+        context = {
+            "lead": obj,
+            "timer": timer,
+            "tz": tz,
+            "status": sla_status(timer),
+            "status_html": sla_status_html(timer),
+            "resolved": resolved,
+        }
         if timer is None:
             context["last"] = obj.timers.select_related("policy").order_by("-started_at").first()
             if context["last"] is not None:
@@ -214,60 +262,90 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
             return render_to_string("admin/leadops/lead/explain_sla.html", context)
         calendar = planning.calendar_for(obj, timer.clock)
         paused_for = (now - timer.paused_at) if timer.paused_at else None
-        context.update({
-            "policy_url": reverse("admin:escalations_slapolicy_change", args=[timer.policy_id]),
-            "policy": timer.policy,
-            "stale": resolved is not None and (
-                resolved.policy.pk != timer.policy_id or resolved.version != timer.policy_version
-            ),
-            "no_policy_now": resolved is None,
-            "time_left": time_left_text(timer, now),
-            "window_business": duration_text(timer.window_business),
-            "elapsed": duration_text(planning.business_elapsed(timer, now, calendar)),
-            "started": local_text(timer.started_at, tz),
-            "stages": [
-                ("Warning", timer.thresholds.get("warn"), local_text(timer.warn_at, tz),
-                 timer.stage in ("warned", "breached", "reassigned")),
-                ("Breach", timer.thresholds.get("breach"), local_text(timer.due_at, tz),
-                 timer.stage in ("breached", "reassigned")),
-                ("Reassignment", timer.thresholds.get("reassign"),
-                 local_text(timer.reassign_at, tz), timer.stage == "reassigned"),
-            ],
-            "next_fire": local_text(timer.next_fire_at, tz) if timer.next_fire_at else None,
-            "paused_since": local_text(timer.paused_at, tz) if timer.paused_at else None,
-            "resume_at": local_text(timer.resume_at, tz) if timer.resume_at else None,
-            "paused_total": duration_text(timer.paused_total + (paused_for or timer.paused_total
-                                                                 * 0)),
-            "owner_at_start": timer.owner,
-            "timer_url": reverse("admin:escalations_slatimer_change", args=[timer.pk]),
-        })
+        context.update(
+            {
+                "policy_url": reverse("admin:escalations_slapolicy_change", args=[timer.policy_id]),
+                "policy": timer.policy,
+                "stale": resolved is not None
+                and (
+                    resolved.policy.pk != timer.policy_id
+                    or resolved.version != timer.policy_version
+                ),
+                "no_policy_now": resolved is None,
+                "time_left": time_left_text(timer, now),
+                "window_business": duration_text(timer.window_business),
+                "elapsed": duration_text(planning.business_elapsed(timer, now, calendar)),
+                "started": local_text(timer.started_at, tz),
+                "stages": [
+                    (
+                        "Warning",
+                        timer.thresholds.get("warn"),
+                        local_text(timer.warn_at, tz),
+                        timer.stage in ("warned", "breached", "reassigned"),
+                    ),
+                    (
+                        "Breach",
+                        timer.thresholds.get("breach"),
+                        local_text(timer.due_at, tz),
+                        timer.stage in ("breached", "reassigned"),
+                    ),
+                    (
+                        "Reassignment",
+                        timer.thresholds.get("reassign"),
+                        local_text(timer.reassign_at, tz),
+                        timer.stage == "reassigned",
+                    ),
+                ],
+                "next_fire": local_text(timer.next_fire_at, tz) if timer.next_fire_at else None,
+                "paused_since": local_text(timer.paused_at, tz) if timer.paused_at else None,
+                "resume_at": local_text(timer.resume_at, tz) if timer.resume_at else None,
+                "paused_total": duration_text(timer.paused_total + (paused_for or timedelta(0))),
+                "owner_at_start": timer.owner,
+                "timer_url": reverse("admin:escalations_slatimer_change", args=[timer.pk]),
+            }
+        )
         return render_to_string("admin/leadops/lead/explain_sla.html", context)
 
     @admin.display(description="Audit events, oldest first")
     def timeline(self, obj):
         tz = obj.market.timezone
         events = list(AuditEvent.objects.filter(lead_id=obj.pk).order_by("occurred_at", "id")[:500])
-        rows = [{
-            "when": local_text(e.occurred_at, tz), "kind": e.get_kind_display(),
-            "actor": e.actor_name, "owner": e.owner_name, "state": e.state,
-            "policy": f"#{e.policy_id} v{e.policy_version}" if e.policy_id else "",
-            "due": local_text(e.stage_due_at, tz) if e.stage_due_at else "",
-            "summary": audit_summary(e),
-            "url": reverse("admin:audit_auditevent_change", args=[e.pk]),
-        } for e in events]
-        return render_to_string("admin/leadops/lead/timeline.html", {
-            "rows": rows, "all_url": reverse("admin:audit_auditevent_changelist")
-            + f"?lead={obj.pk}",
-        })
+        rows = [
+            {
+                "when": local_text(e.occurred_at, tz),
+                "kind": e.get_kind_display(),
+                "actor": e.actor_name,
+                "owner": e.owner_name,
+                "state": e.state,
+                "policy": f"#{e.policy_id} v{e.policy_version}" if e.policy_id else "",
+                "due": local_text(e.stage_due_at, tz) if e.stage_due_at else "",
+                "summary": audit_summary(e),
+                "url": reverse("admin:audit_auditevent_change", args=[e.pk]),
+            }
+            for e in events
+        ]
+        return render_to_string(
+            "admin/leadops/lead/timeline.html",
+            {
+                "rows": rows,
+                "all_url": reverse("admin:audit_auditevent_changelist") + f"?lead={obj.pk}",
+            },
+        )
 
     @admin.display(description="Activities, newest first")
     def activity_list(self, obj):
         tz = obj.market.timezone
-        rows = [{
-            "when": local_text(a.occurred_at, tz), "recorded": local_text(a.recorded_at, tz),
-            "kind": a.get_kind_display(), "actor": a.actor_name or "system",
-            "progress": a.counted_as_progress, "text": a.reason or a.notes,
-        } for a in obj.activities.order_by("-occurred_at", "-id")[:200]]
+        rows = [
+            {
+                "when": local_text(a.occurred_at, tz),
+                "recorded": local_text(a.recorded_at, tz),
+                "kind": a.get_kind_display(),
+                "actor": a.actor_name or "system",
+                "progress": a.counted_as_progress,
+                "text": a.reason or a.notes,
+            }
+            for a in obj.activities.order_by("-occurred_at", "-id")[:200]
+        ]
         return render_to_string("admin/leadops/lead/activities.html", {"rows": rows})
 
     @admin.display(description="From the lead's history")
@@ -275,8 +353,13 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
         tz = obj.market.timezone
         records = list(
             obj.history.order_by("history_date", "history_id").values(
-                "history_date", "owner_id", "state", "on_hold", "history_change_reason",
-                "history_user__username", "history_type",
+                "history_date",
+                "owner_id",
+                "state",
+                "on_hold",
+                "history_change_reason",
+                "history_user__username",
+                "history_type",
             )
         )
         rep_ids = {r["owner_id"] for r in records if r["owner_id"]}
@@ -289,8 +372,11 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
                 changes.append(f"created in {record['state']}, owner {owner}")
             else:
                 if record["owner_id"] != previous["owner_id"]:
-                    before = names.get(previous["owner_id"], "nobody") \
-                        if previous["owner_id"] else "nobody"
+                    before = (
+                        names.get(previous["owner_id"], "nobody")
+                        if previous["owner_id"]
+                        else "nobody"
+                    )
                     changes.append(f"owner {before} → {owner}")
                 if record["state"] != previous["state"]:
                     changes.append(f"state {previous['state']} → {record['state']}")
@@ -298,15 +384,21 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
                     changes.append("put on hold" if record["on_hold"] else "hold ended")
             previous = record
             if changes:
-                rows.append({
-                    "when": local_text(record["history_date"], tz), "changes": "; ".join(changes),
-                    "by": record["history_user__username"] or "system",
-                    "reason": record["history_change_reason"] or "",
-                })
-        return render_to_string("admin/leadops/lead/ownership.html", {
-            "rows": rows,
-            "history_url": reverse("admin:leadops_lead_history", args=[obj.pk]),
-        })
+                rows.append(
+                    {
+                        "when": local_text(record["history_date"], tz),
+                        "changes": "; ".join(changes),
+                        "by": record["history_user__username"] or "system",
+                        "reason": record["history_change_reason"] or "",
+                    }
+                )
+        return render_to_string(
+            "admin/leadops/lead/ownership.html",
+            {
+                "rows": rows,
+                "history_url": reverse("admin:leadops_lead_history", args=[obj.pk]),
+            },
+        )
 
     # --- lifecycle actions on one lead ----------------------------------------------------------
 
@@ -315,14 +407,19 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
             return self.admin_site.admin_view(view)
 
         custom = [
-            path("<path:object_id>/transition/", wrap(self.transition_view),
-                 name="leadops_lead_transition"),
+            path(
+                "<path:object_id>/transition/",
+                wrap(self.transition_view),
+                name="leadops_lead_transition",
+            ),
             path("<path:object_id>/hold/", wrap(self.hold_view), name="leadops_lead_hold"),
             path("<path:object_id>/resume/", wrap(self.resume_view), name="leadops_lead_resume"),
-            path("<path:object_id>/reassign/", wrap(self.reassign_view),
-                 name="leadops_lead_reassign"),
-            path("<path:object_id>/activity/", wrap(self.activity_view),
-                 name="leadops_lead_activity"),
+            path(
+                "<path:object_id>/reassign/", wrap(self.reassign_view), name="leadops_lead_reassign"
+            ),
+            path(
+                "<path:object_id>/activity/", wrap(self.activity_view), name="leadops_lead_activity"
+            ),
         ]
         return custom + super().get_urls()
 
@@ -334,13 +431,17 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
             actions.insert(0, ("transition", "Change state…"))
             actions.append(("resume", "Resume SLA…") if lead.on_hold else ("hold", "Put on hold…"))
             actions.append(("reassign", "Reassign…"))
-        return [{"url": reverse(f"admin:leadops_lead_{name}", args=[lead.pk]), "label": label}
-                for name, label in actions]
+        return [
+            {"url": reverse(f"admin:leadops_lead_{name}", args=[lead.pk]), "label": label}
+            for name, label in actions
+        ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         lead = self.get_object(request, unquote(object_id))
-        extra_context = {**(extra_context or {}),
-                         "lead_actions": self.lead_actions(request, lead) if lead else []}
+        extra_context = {
+            **(extra_context or {}),
+            "lead_actions": self.lead_actions(request, lead) if lead else [],
+        }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def _lead_for_action(self, request, object_id):
@@ -358,14 +459,26 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
     def _summary(self, lead):
         timer = self._open_timer(lead)
         return format_html(
-            "<p><strong>{}</strong> · {} · {} · owner {} · SLA {} ({})</p>", lead, lead.state,
-            lead.team, lead.owner or "nobody", sla_status_html(timer),
+            "<p><strong>{}</strong> · {} · {} · owner {} · SLA {} ({})</p>",
+            lead,
+            lead.state,
+            lead.team,
+            lead.owner or "nobody",
+            sla_status_html(timer),
             time_left_text(timer, timezone.now()),
         )
 
     def _page(self, request, lead, title, form, submit, intro=""):
-        return object_form_page(self, request, lead, title=title, form=form, submit=submit,
-                                intro=intro, extra={"summary": self._summary(lead)})
+        return object_form_page(
+            self,
+            request,
+            lead,
+            title=title,
+            form=form,
+            submit=submit,
+            intro=intro,
+            extra={"summary": self._summary(lead)},
+        )
 
     def transition_view(self, request, object_id):
         lead = self._lead_for_action(request, object_id)
@@ -373,28 +486,48 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
         if request.method == "POST" and form.is_valid():
             before = lead.state
             try:
-                lifecycle.transition(lead, form.cleaned_data["to_state"], actor=request.user,
-                                     reason=form.cleaned_data["reason"])
+                lifecycle.transition(
+                    lead,
+                    form.cleaned_data["to_state"],
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                )
             except lifecycle.LifecycleError as exc:
                 add_domain_error(form, exc)
             else:
                 return self._done(request, lead, f"{lead} moved from {before} to {lead.state}.")
-        return self._page(request, lead, f"Change the state of {lead}", form, "Change state",
-                          "Only the moves the lifecycle allows from this state are offered.")
+        return self._page(
+            request,
+            lead,
+            f"Change the state of {lead}",
+            form,
+            "Change state",
+            "Only the moves the lifecycle allows from this state are offered.",
+        )
 
     def hold_view(self, request, object_id):
         lead = self._lead_for_action(request, object_id)
         form = HoldForm(lead, request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                lifecycle.put_on_hold(lead, actor=request.user, reason=form.cleaned_data["reason"],
-                                      resume_at=form.cleaned_data.get("resume_at"))
+                lifecycle.put_on_hold(
+                    lead,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                    resume_at=form.cleaned_data.get("resume_at"),
+                )
             except lifecycle.LifecycleError as exc:
                 add_domain_error(form, exc)
             else:
                 return self._done(request, lead, f"{lead} is on hold; its SLA clock is paused.")
-        return self._page(request, lead, f"Put {lead} on hold", form, "Put on hold",
-                          "Waiting on the customer: the SLA clock pauses until the hold ends.")
+        return self._page(
+            request,
+            lead,
+            f"Put {lead} on hold",
+            form,
+            "Put on hold",
+            "Waiting on the customer: the SLA clock pauses until the hold ends.",
+        )
 
     def resume_view(self, request, object_id):
         lead = self._lead_for_action(request, object_id)
@@ -406,8 +539,14 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
                 add_domain_error(form, exc)
             else:
                 return self._done(request, lead, f"{lead} resumed; its SLA clock runs again.")
-        return self._page(request, lead, f"Resume {lead}", form, "Resume",
-                          "The SLA clock restarts with the business time that was left.")
+        return self._page(
+            request,
+            lead,
+            f"Resume {lead}",
+            form,
+            "Resume",
+            "The SLA clock restarts with the business time that was left.",
+        )
 
     def reassign_view(self, request, object_id):
         from escalations.reassign import ReassignError, reassign_lead
@@ -418,16 +557,20 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
             try:
                 with transaction.atomic():
                     # Lock and re-read the lead: the sweep may be reassigning it right now.
-                    locked = (Lead.objects.select_for_update()
-                              .select_related("market", "source", "team", "owner")
-                              .get(pk=lead.pk))
-                    reassign_lead(locked, form.cleaned_data["to_rep"], cause="manual",
-                                  actor=request.user)
+                    locked = (
+                        Lead.objects.select_for_update()
+                        .select_related("market", "source", "team", "owner")
+                        .get(pk=lead.pk)
+                    )
+                    reassign_lead(
+                        locked, form.cleaned_data["to_rep"], cause="manual", actor=request.user
+                    )
             except ReassignError as exc:
                 add_domain_error(form, exc)
             else:
-                return self._done(request, locked,
-                                  f"{locked} reassigned to {form.cleaned_data['to_rep']}.")
+                return self._done(
+                    request, locked, f"{locked} reassigned to {form.cleaned_data['to_rep']}."
+                )
         return self._page(request, lead, f"Reassign {lead}", form, "Reassign")
 
     def activity_view(self, request, object_id):
@@ -437,18 +580,28 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin,
             data = form.cleaned_data
             try:
                 activity = lifecycle.record_activity(
-                    lead, data["kind"], actor=request.user, occurred_at=data.get("occurred_at"),
-                    notes=data["notes"], reason=data["reason"],
+                    lead,
+                    data["kind"],
+                    actor=request.user,
+                    occurred_at=data.get("occurred_at"),
+                    notes=data["notes"],
+                    reason=data["reason"],
                 )
             except lifecycle.LifecycleError as exc:
                 add_domain_error(form, exc)
             else:
                 progress = " It counted as progress." if activity.counted_as_progress else ""
-                return self._done(request, lead,
-                                  f"{activity.get_kind_display()} logged on {lead}.{progress}")
-        return self._page(request, lead, f"Log an activity on {lead}", form, "Log activity",
-                          "Only the owner's outbound attempts (or a disqualification) count as "
-                          "progress in NEW.")
+                return self._done(
+                    request, lead, f"{activity.get_kind_display()} logged on {lead}.{progress}"
+                )
+        return self._page(
+            request,
+            lead,
+            f"Log an activity on {lead}",
+            form,
+            "Log activity",
+            "Only the owner's outbound attempts (or a disqualification) count as progress in NEW.",
+        )
 
 
 @admin.register(Activity)
@@ -456,8 +609,7 @@ class ActivityAdmin(LargeTableAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
     """Read-only: activities are recorded through the lifecycle ("Log activity" on a lead)."""
 
     team_path = "lead__team"
-    list_display = ("occurred_local", "kind", "lead", "actor_name", "counted_as_progress",
-                    "reason")
+    list_display = ("occurred_local", "kind", "lead", "actor_name", "counted_as_progress", "reason")
     list_filter = ("kind", "counted_as_progress", team_filter("lead__team"))
     search_fields = ("lead__name", "lead__company", "actor_name")
     list_select_related = ("lead__market",)
@@ -474,6 +626,3 @@ class ActivityAdmin(LargeTableAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-__all__ = ["ActivityAdmin", "LeadAdmin", "Market", "SourceAdmin"]

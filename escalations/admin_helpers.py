@@ -1,0 +1,379 @@
+"""Helpers shared by the admin classes of all four apps: who sees what (one place), local times,
+SLA status of a timer, pagination that never counts a million rows, and the reason form used by
+actions that need a "why"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import helpers as admin_helpers
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import Exists, OuterRef
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+from escalations import permissions
+from escalations.models import SlaTimer, Stage
+
+# --- scope: what a user may see -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    all_teams: bool
+    team_ids: frozenset[int]
+
+
+def user_scope(request) -> Scope:
+    """Computed once per request (it costs a query or two) and kept on the request."""
+    scope = getattr(request, "_leadops_admin_scope", None)
+    if scope is None:
+        user = request.user
+        if permissions.sees_all_teams(user):
+            scope = Scope(all_teams=True, team_ids=frozenset())
+        else:
+            scope = Scope(all_teams=False, team_ids=frozenset(permissions.led_team_ids(user)))
+        request._leadops_admin_scope = scope
+    return scope
+
+
+def scope_queryset(request, queryset, team_path: str = "team"):
+    """The one place that narrows admin querysets (SPEC §10): ops managers and superusers see
+    every team, a team lead or manager their own team, anyone else nothing. `team_path` is the
+    lookup from the model to the team's id (`team`, `lead__team`, `rep__team`, `pk`)."""
+    scope = user_scope(request)
+    if scope.all_teams:
+        return queryset
+    return queryset.filter(**{f"{team_path}__in": sorted(scope.team_ids)})
+
+
+class ScopedAdminMixin:
+    """`get_queryset` through `scope_queryset`; set `team_path` on the admin class."""
+
+    team_path = "team"
+
+    def get_queryset(self, request):
+        return scope_queryset(request, super().get_queryset(request), self.team_path)
+
+    def _check_in_scope(self, request, object_id) -> None:
+        # simple-history's history pages look the object up without `get_queryset` (and fall
+        # back to its historical rows): keep another team's history out of reach.
+        if user_scope(request).all_teams:
+            return
+        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
+            raise Http404("Not found among your team's records.")
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._check_in_scope(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._check_in_scope(request, object_id)
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+def team_filter(team_path: str, title: str = "team"):
+    """A team list filter that lists only the teams the user may see (a plain related filter
+    would list every team, or scan a large table for the distinct ones)."""
+
+    class TeamFilter(admin.SimpleListFilter):
+        parameter_name = "team_id"
+
+        def lookups(self, request, model_admin):
+            from teams.models import Team
+
+            teams = scope_queryset(request, Team.objects.select_related("market"), "pk")
+            return [(str(t.pk), f"{t.name} ({t.market.code})") for t in teams.order_by("slug")]
+
+        def queryset(self, request, queryset):
+            if self.value():
+                return queryset.filter(**{team_path: self.value()})
+            return queryset
+
+    TeamFilter.title = title
+    return TeamFilter
+
+
+class NoHistoryRevertMixin:
+    """simple-history's "revert to this version" saves an old row wholesale, around the domain
+    functions, and its history form view saves on POST for anyone who may merely *view*
+    history. Both are off: history is for reading, changes go through the change form."""
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied("Reverting from history is disabled; edit the object instead.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+# --- local time ---------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=256)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_text(at: datetime | None, tz_name: str, *, with_date: bool = True) -> str:
+    """`Mon 2026-03-02 09:30 IST`; zones whose abbreviation is numeric (`+04`) show their
+    IANA name instead (`Mon 2026-03-02 09:30 Asia/Dubai`)."""
+    if at is None:
+        return "—"
+    local = at.astimezone(zone(tz_name))
+    abbr = local.tzname() or ""
+    label = abbr if abbr[:1].isalpha() else tz_name
+    pattern = "%a %Y-%m-%d %H:%M" if with_date else "%a %H:%M"
+    return f"{local.strftime(pattern)} {label}"
+
+
+def local_html(at: datetime | None, tz_name: str, *, with_date: bool = True):
+    """The local time, with the UTC instant as a tooltip."""
+    if at is None:
+        return "—"
+    utc = at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return format_html(
+        '<span title="{}">{}</span>', utc, local_text(at, tz_name, with_date=with_date)
+    )
+
+
+def duration_text(value: timedelta | None) -> str:
+    """`2d 3h`, `1h 05m`, `12m`, `40s`."""
+    if value is None:
+        return "—"
+    seconds = int(abs(value).total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m"
+    return f"{secs}s"
+
+
+# --- SLA status of a lead, from its open timer ---------------------------------------------------
+
+SLA_STATUSES = (
+    ("on_track", "on track"),
+    ("at_risk", "at risk"),
+    ("breached", "breached"),
+    ("reassigned", "reassigned"),
+    ("paused", "paused"),
+    ("no_sla", "no SLA"),
+)
+SLA_STATUS_LABELS = dict(SLA_STATUSES)
+STAGE_STATUS = {
+    Stage.PENDING: "on_track",
+    Stage.WARNED: "at_risk",
+    Stage.BREACHED: "breached",
+    Stage.REASSIGNED: "reassigned",
+}
+STATUS_COLOURS = {
+    "on_track": "#2e7d32",
+    "at_risk": "#b26a00",
+    "breached": "#c62828",
+    "reassigned": "#6a1b9a",
+    "paused": "#546e7a",
+    "no_sla": "#777",
+}
+
+
+def sla_status(timer: SlaTimer | None) -> str:
+    """What the sweep has fired on the open timer (its stage), or paused, or no SLA."""
+    if timer is None:
+        return "no_sla"
+    if timer.paused_at is not None:
+        return "paused"
+    return STAGE_STATUS.get(timer.stage, "on_track")
+
+
+def sla_status_html(timer: SlaTimer | None):
+    code = sla_status(timer)
+    return format_html(
+        '<span class="sla-status sla-{}" style="color:{};font-weight:bold">{}</span>',
+        code,
+        STATUS_COLOURS[code],
+        SLA_STATUS_LABELS[code],
+    )
+
+
+def time_left_text(timer: SlaTimer | None, now: datetime) -> str:
+    """Wall-clock time to the next stage, or how long the breach is overdue."""
+    if timer is None:
+        return "—"
+    if timer.paused_at is not None:
+        left = max(timer.window_business - timer.consumed, timedelta(0))
+        return f"paused, {duration_text(left)} of business time left"
+    if now < timer.warn_at and timer.stage == Stage.PENDING:
+        return f"warning in {duration_text(timer.warn_at - now)}"
+    if now < timer.due_at:
+        return f"breach in {duration_text(timer.due_at - now)}"
+    return f"overdue by {duration_text(now - timer.due_at)}"
+
+
+def open_timers(outer: str = "pk"):
+    return SlaTimer.objects.filter(lead_id=OuterRef(outer), completed_at__isnull=True)
+
+
+def filter_by_sla_status(queryset, status: str, outer: str = "pk"):
+    """Leads (or rows pointing at leads through `outer`) whose open timer is in `status`."""
+    timers = open_timers(outer)
+    if status == "no_sla":
+        return queryset.filter(~Exists(timers))
+    if status == "paused":
+        return queryset.filter(Exists(timers.filter(paused_at__isnull=False)))
+    stages = [stage for stage, code in STAGE_STATUS.items() if code == status]
+    if not stages:
+        return queryset
+    return queryset.filter(Exists(timers.filter(paused_at__isnull=True, stage__in=stages)))
+
+
+class SlaStatusFilter(admin.SimpleListFilter):
+    title = "SLA status"
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return SLA_STATUSES
+
+    def queryset(self, request, queryset):
+        if self.value() in SLA_STATUS_LABELS:
+            return filter_by_sla_status(queryset, self.value())
+        return queryset
+
+
+def audit_summary(event) -> str:
+    """The facts of an audit event worth a glance, from its details."""
+    details = event.details or {}
+    parts = []
+    if details.get("from_rep") or details.get("to_rep"):
+        parts.append(f"{details.get('from_rep') or 'nobody'} → {details.get('to_rep')}")
+    if details.get("restored_rep"):
+        parts.append(f"back to {details['restored_rep']} from {details.get('taken_from_rep')}")
+    if details.get("from_state") and details.get("to_state"):
+        parts.append(f"{details['from_state']} → {details['to_state']}")
+    for key in ("cause", "outcome", "why", "reason", "channel", "error"):
+        value = details.get(key)
+        if value:
+            parts.append(f"{key}: {value}")
+    if event.elapsed is not None:
+        parts.append(f"elapsed {duration_text(event.elapsed)} (business)")
+    return " · ".join(str(p) for p in parts)
+
+
+# --- pagination without COUNT(*) of a huge table ------------------------------------------------
+
+
+class EstimatedCountPaginator(Paginator):
+    """Never counts a million rows. Unfiltered on PostgreSQL: the planner's estimate
+    (`pg_class.reltuples`, kept fresh by autovacuum) once the table is large. Otherwise a count
+    that stops at `count_cap` rows (`SELECT COUNT(*) FROM (... LIMIT cap)`), which an index
+    answers quickly."""
+
+    estimate_from = 50_000
+    count_cap = 50_000
+
+    is_estimate = False
+    is_capped = False
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        connection = connections[qs.db]
+        if connection.vendor == "postgresql" and not qs.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [connection.ops.quote_name(qs.model._meta.db_table)],
+                )
+                row = cursor.fetchone()
+            estimate = int(row[0]) if row and row[0] is not None else -1
+            if estimate >= self.estimate_from:
+                self.is_estimate = True
+                return estimate
+        counted = qs.order_by()[: self.count_cap + 1].count()
+        if counted > self.count_cap:
+            self.is_capped = True
+            return self.count_cap
+        return counted
+
+
+class LargeTableAdminMixin:
+    """For the lead, timer, notification and audit lists (one row per lead and step)."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+
+
+# --- actions that ask for a reason first ---------------------------------------------------------
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Stored in the audit log and shown to the people concerned.",
+    )
+
+
+def reason_action(modeladmin, request, queryset, *, title: str, intro: str, submit: str, apply):
+    """The intermediate page of a changelist action that needs a reason (like Django's delete
+    confirmation). `apply(queryset, reason)` runs once the reason is given."""
+    if request.POST.get("post") == "yes":
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            apply(queryset, form.cleaned_data["reason"])
+            return None
+    else:
+        form = ReasonForm()
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "intro": intro,
+        "submit_label": submit,
+        "form": form,
+        "objects": list(queryset[:200]),
+        "total": queryset.count(),
+        "opts": opts,
+        "action": request.POST.get("action", ""),
+        "action_checkbox_name": admin_helpers.ACTION_CHECKBOX_NAME,
+        "selected": request.POST.getlist(admin_helpers.ACTION_CHECKBOX_NAME),
+        "select_across": request.POST.get("select_across", "0"),
+        "querystring": request.GET.urlencode(),
+    }
+    return TemplateResponse(request, "admin/action_with_reason.html", context)
+
+
+def object_form_page(
+    modeladmin, request, obj, *, title: str, form, submit: str, intro="", extra=None
+):
+    """A small form page about one object (change state, hold, reassign, revert...)."""
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "intro": intro,
+        "form": form,
+        "submit_label": submit,
+        "original": obj,
+        "opts": opts,
+        "now": timezone.now(),
+        **(extra or {}),
+    }
+    return TemplateResponse(request, "admin/object_form.html", context)
