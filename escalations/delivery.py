@@ -1,21 +1,433 @@
-"""Outbox delivery (placeholder until the notifications issue lands)."""
+"""Outbox delivery (SPEC §8): at least once, with a lease, backoff and an audit trail.
+
+`enqueue_delivery()` is called on commit by `outbox.add`; it queues the django-q2 task
+`escalations.tasks.deliver`, which runs `deliver_due()`. A schedule runs the same task every
+minute for stragglers (retries, quiet-hour rows, lost wake-ups).
+
+One `deliver_due()` call drains one bounded batch:
+1. claim: rows due now (`pending` with `next_attempt_at <= now`, or `sending` whose lease has
+   run out — a worker died between claim and record) are moved to `sending` by a compare-and-set
+   on (id, status, attempts), so two workers never claim the same row. On PostgreSQL the
+   candidates are read with `FOR UPDATE SKIP LOCKED` so workers do not even contend;
+2. check: a stage message whose timer has finished meanwhile, or a message to a rep who is no
+   longer active, is marked superseded and not sent;
+3. render and route in this thread, send in a pool of NOTIFY_CONCURRENCY threads (the
+   transports touch no database), and record every outcome from this thread in one
+   transaction: sent (channel, destination, provider id, time) or retry with exponential
+   backoff (a 429 waits its Retry-After) or failed (after NOTIFY_MAX_ATTEMPTS, or at once on a
+   permanent error), each with its audit event. A failed message tells the team's manager
+   (a `delivery_failed` row); a failed `delivery_failed` row tells nobody more.
+
+A crash after the claim leaves the row `sending` until its lease ends; it is then sent again,
+so a message is sent twice only if the process dies between the provider's answer and the
+record, a small window."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit import log
+from audit.models import AuditKind
+from escalations import messages, outbox, transports
+from escalations.models import MessageKind, Notification, NotificationStatus, Persona, SlaTimer
+from leadops.actors import SYSTEM
+from teams.models import Rep, Role
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_TASK = "escalations.tasks.deliver"
+STAGE_KINDS = frozenset({MessageKind.WARNING, MessageKind.BREACH})
 
 
 @dataclass
 class DeliveryResult:
+    claimed: int = 0
     sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    superseded: int = 0
+    lost_lease: int = 0
+    by_channel: dict = field(default_factory=dict)
 
     def summary(self) -> str:
-        return f"delivery: {self.sent} sent"
+        channels = ", ".join(f"{n} {c}" for c, n in sorted(self.by_channel.items()))
+        return (
+            f"delivery: {self.sent} sent{f' ({channels})' if channels else ''}, "
+            f"{self.retrying} to retry, {self.failed} failed, {self.superseded} superseded; "
+            f"{self.claimed} claimed"
+        )
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def enqueue_delivery() -> None:
-    return None
+    """Wake delivery (called on commit). Never raises: the per-minute schedule is the safety
+    net, and a broken queue must not break the commit that wrote the rows."""
+    try:
+        from django_q.tasks import async_task
+
+        async_task(DELIVERY_TASK, task_name="notification delivery", group="delivery")
+    except Exception:
+        logger.exception("could not enqueue notification delivery; the schedule will catch up")
 
 
-def deliver_due() -> DeliveryResult:
-    return DeliveryResult()
+def backoff(attempts: int) -> timedelta:
+    """Delay before the next try after `attempts` failed tries: base · 2^(n-1), capped."""
+    base = settings.NOTIFY_BACKOFF_BASE_SECONDS
+    exponent = max(attempts - 1, 0)
+    seconds = settings.NOTIFY_BACKOFF_CAP_SECONDS if exponent > 30 else base * 2**exponent
+    return timedelta(seconds=min(seconds, settings.NOTIFY_BACKOFF_CAP_SECONDS))
+
+
+def deliver_due(
+    now: datetime | None = None, limit: int | None = None, *, chain: bool | None = None
+) -> DeliveryResult:
+    """Send one bounded batch of due outbox rows. With `chain` (default: when `now` is not
+    given, i.e. in the task) a full batch queues another task for the rest."""
+    if chain is None:
+        chain = now is None
+    now = (now or timezone.now()).astimezone(UTC)
+    limit = limit or settings.NOTIFY_BATCH_SIZE
+    started = time.monotonic()
+    result = DeliveryResult()
+    claimed = claim(now, limit)
+    result.claimed = len(claimed)
+    if not claimed:
+        return result
+    jobs = _prepare(claimed, now, result)
+    outcomes = _send_all(jobs)
+    _record(outcomes, now, started, result)
+    logger.info(result.summary())
+    if chain and result.claimed >= limit:
+        enqueue_delivery()
+    return result
+
+
+# --- 1. claim -------------------------------------------------------------------------------------
+
+
+def claim(now: datetime, limit: int) -> dict[int, int]:
+    """Claim up to `limit` due rows: {id: attempts after the claim}."""
+    lease_until = now + timedelta(seconds=settings.NOTIFY_LEASE_SECONDS)
+    # A claimed row's next_attempt_at is its lease end, so both kinds of due rows (pending and
+    # lease expired) are one range on the `notification_due` partial index.
+    due = (
+        Notification.objects.filter(
+            status__in=[NotificationStatus.PENDING, NotificationStatus.SENDING],
+            next_attempt_at__lte=now,
+        )
+        .filter(Q(status=NotificationStatus.PENDING) | Q(lease_until__lt=now))
+        .order_by("next_attempt_at", "pk")
+    )
+    claimed: dict[int, int] = {}
+    with transaction.atomic():
+        if connection.features.has_select_for_update_skip_locked:
+            due = due.select_for_update(skip_locked=True)
+        for pk, status, attempts in list(due.values_list("pk", "status", "attempts")[:limit]):
+            if claim_row(pk, status, attempts, now=now, lease_until=lease_until):
+                claimed[pk] = attempts + 1
+    return claimed
+
+
+def claim_row(pk: int, status: str, attempts: int, *, now: datetime, lease_until: datetime) -> bool:
+    """Compare-and-set: only the worker that still sees (status, attempts), due, gets the row.
+    (Due is checked again: a row put back with a Retry-After keeps its attempts.)"""
+    return bool(
+        Notification.objects.filter(
+            pk=pk, status=status, attempts=attempts, next_attempt_at__lte=now
+        ).update(
+            status=NotificationStatus.SENDING,
+            attempts=attempts + 1,
+            lease_until=lease_until,
+            next_attempt_at=lease_until,
+        )
+    )
+
+
+# --- 2. check, render, route ----------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    row: Notification
+    attempts: int  # as claimed; the record's compare-and-set expects it
+    transport: object = None
+    message: object = None
+    error: Exception | None = None  # rendering or routing failed: retried like a send error
+
+
+@dataclass
+class Outcome:
+    job: Job
+    result: transports.SendResult | None = None
+    error: Exception | None = None
+    elapsed: float = 0.0  # seconds after the start of the run, for sent_at
+
+
+def _stale_reason(row: Notification) -> str:
+    if row.kind in STAGE_KINDS and (row.timer_id is None or row.timer.completed_at is not None):
+        return "the timer finished before delivery"
+    if (
+        row.persona in outbox.REP_PERSONAS
+        and row.recipient is not None
+        and not row.recipient.active
+    ):
+        return f"{row.recipient.name} is no longer active"
+    return ""
+
+
+def _prepare(claimed: dict[int, int], now: datetime, result: DeliveryResult) -> list[Job]:
+    rows = list(
+        Notification.objects.filter(pk__in=list(claimed))
+        .select_related(
+            "lead__market",
+            "lead__source",
+            "lead__team",
+            "lead__owner",
+            "timer",
+            "recipient",
+            "team",
+        )
+        .order_by("next_attempt_at", "pk")
+    )
+    open_timers = {
+        t.lead_id: t
+        for t in SlaTimer.objects.filter(
+            lead_id__in={r.lead_id for r in rows}, completed_at__isnull=True
+        )
+    }
+    managers = {
+        m.team_id: m
+        for m in Rep.objects.filter(
+            team_id__in={r.team_id for r in rows}, role=Role.MANAGER, active=True
+        )
+    }
+    wanted = set().union(*(messages.context_rep_ids(r) for r in rows))
+    names = dict(Rep.objects.filter(pk__in=wanted).values_list("pk", "name")) if wanted else {}
+    jobs = []
+    for row in rows:
+        attempts = claimed[row.pk]
+        if reason := _stale_reason(row):
+            done = Notification.objects.filter(
+                pk=row.pk,
+                status=NotificationStatus.SENDING,
+                attempts=attempts,
+            ).update(
+                status=NotificationStatus.SUPERSEDED,
+                lease_until=None,
+                attempts=attempts - 1,
+                last_error=f"not sent: {reason}",
+            )
+            result.superseded += done
+            continue
+        job = Job(row=row, attempts=attempts)
+        try:
+            timer = open_timers.get(row.lead_id)
+            timer = timer if timer is not None else row.timer
+            if timer is not None:
+                timer.lead = row.lead
+            job.message = messages.render(row, now=now, timer=timer, names=names)
+            ctx = row.context or {}
+            avoid = {}
+            if row.kind == MessageKind.DELIVERY_FAILED:
+                avoid = (
+                    {"avoid_channel": ctx.get("channel", "")}
+                    if ctx.get("transport_down")
+                    else {"avoid_destination": ctx.get("destination", "")}
+                )
+            job.transport = transports.route(row, manager=managers.get(row.team_id), **avoid)
+        except Exception as exc:  # one bad row must not stop the batch
+            logger.exception("could not prepare notification %s", row.pk)
+            job.error = exc
+        jobs.append(job)
+    return jobs
+
+
+# --- 3. send --------------------------------------------------------------------------------------
+
+
+def _send_one(job: Job, started: float) -> Outcome:
+    if job.error is not None:
+        return Outcome(job, error=job.error, elapsed=time.monotonic() - started)
+    try:
+        sent = job.transport.send(job.message)
+    except Exception as exc:
+        return Outcome(job, error=exc, elapsed=time.monotonic() - started)
+    return Outcome(job, result=sent, elapsed=time.monotonic() - started)
+
+
+def _send_all(jobs: list[Job]) -> list[Outcome]:
+    started = time.monotonic()
+    workers = min(settings.NOTIFY_CONCURRENCY, len(jobs))
+    if workers <= 1:
+        return [_send_one(job, started) for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notify") as pool:
+        return list(pool.map(lambda job: _send_one(job, started), jobs))
+
+
+# --- 4. record ------------------------------------------------------------------------------------
+
+
+def _record(outcomes: list[Outcome], now: datetime, started: float, result: DeliveryResult):
+    events, notices = [], []
+    managers: dict[int, Rep | None] = {}
+    with transaction.atomic():
+        for outcome in outcomes:
+            try:
+                with transaction.atomic():
+                    _record_one(outcome, now, result, events, notices, managers)
+            except Exception:
+                logger.exception("could not record notification %s", outcome.job.row.pk)
+        log.record_many(events)
+        outbox.add(notices)
+
+
+def _still_mine(job: Job):
+    return Notification.objects.filter(
+        pk=job.row.pk, status=NotificationStatus.SENDING, attempts=job.attempts
+    )
+
+
+def _record_one(outcome: Outcome, now, result, events, notices, managers) -> None:
+    job, row = outcome.job, outcome.job.row
+    at = now + timedelta(seconds=outcome.elapsed)
+    channel = getattr(job.transport, "channel", "")
+    destination = getattr(job.transport, "destination", "")
+    base = {
+        "notification_id": row.pk,
+        "kind": row.kind,
+        "persona": row.persona,
+        "recipient": row.recipient.name if row.recipient else None,
+        "recipient_id": row.recipient_id,
+        "channel": channel,
+        "destination": destination,
+        "attempts": job.attempts,
+    }
+    if outcome.result is not None:
+        sent = outcome.result
+        if not _still_mine(job).update(
+            status=NotificationStatus.SENT,
+            channel=channel,
+            destination=sent.destination[:500],
+            provider_id=sent.provider_id[:100],
+            sent_at=at,
+            lease_until=None,
+            last_error="",
+        ):
+            result.lost_lease += 1
+            return
+        result.sent += 1
+        result.by_channel[channel] = result.by_channel.get(channel, 0) + 1
+        events.append(
+            _event(
+                AuditKind.NOTIFICATION_SENT,
+                row,
+                at,
+                {
+                    **base,
+                    "destination": sent.destination,
+                    "provider_id": sent.provider_id,
+                    "sent_at": at.isoformat(),
+                },
+            )
+        )
+        return
+
+    error = outcome.error
+    text = f"{type(error).__name__}: {error}"[:2000]
+    permanent = isinstance(error, transports.PermanentError)
+    rate_limited = getattr(error, "rate_limited", False)
+    if not permanent and (rate_limited or job.attempts < settings.NOTIFY_MAX_ATTEMPTS):
+        retry_after = getattr(error, "retry_after", None)
+        delay = timedelta(seconds=retry_after) if retry_after is not None else backoff(job.attempts)
+        # A rate limit says nothing about the message: it does not use up an attempt.
+        attempts = job.attempts - 1 if rate_limited else job.attempts
+        if _still_mine(job).update(
+            status=NotificationStatus.PENDING,
+            next_attempt_at=now + delay,
+            lease_until=None,
+            last_error=f"{now.isoformat()} {text}"[:2000],
+            attempts=attempts,
+            channel=channel,
+            destination=destination[:500],
+        ):
+            result.retrying += 1
+        else:
+            result.lost_lease += 1
+        return
+
+    if not _still_mine(job).update(
+        status=NotificationStatus.FAILED,
+        lease_until=None,
+        channel=channel,
+        destination=destination[:500],
+        last_error=f"{now.isoformat()} {text}"[:2000],
+    ):
+        result.lost_lease += 1
+        return
+    result.failed += 1
+    logger.warning("notification %s failed for good: %s", row.pk, text)
+    events.append(
+        _event(
+            AuditKind.NOTIFICATION_FAILED,
+            row,
+            at,
+            {
+                **base,
+                "error": text,
+                "permanent": permanent,
+                "failed_at": at.isoformat(),
+            },
+        )
+    )
+    if row.kind != MessageKind.DELIVERY_FAILED:
+        if row.team_id not in managers:
+            managers[row.team_id] = Rep.objects.filter(
+                team_id=row.team_id, role=Role.MANAGER, active=True
+            ).first()
+        notices.append(
+            outbox.message(
+                key=f"failed:{row.pk}",
+                kind=MessageKind.DELIVERY_FAILED,
+                persona=Persona.MANAGER,
+                lead=row.lead,
+                now=now,
+                recipient=managers[row.team_id],
+                timer=row.timer,
+                stage=row.stage,
+                context={
+                    "failed_notification_id": row.pk,
+                    "failed_kind": row.kind,
+                    "failed_persona": row.persona,
+                    "failed_recipient": base["recipient"],
+                    "channel": channel,
+                    "destination": destination,
+                    "error": str(error)[:500],
+                    "attempts": job.attempts,
+                    "permanent": permanent,
+                    "transport_down": bool(getattr(error, "transport_down", False)),
+                },
+            )
+        )
+
+
+def _event(kind: str, row: Notification, at: datetime, details: dict):
+    return log.build(
+        kind,
+        lead=row.lead,
+        timer=row.timer,
+        owner=row.lead.owner if row.lead.owner_id else None,
+        actor=SYSTEM,
+        occurred_at=at,
+        details=details,
+    )

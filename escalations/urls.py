@@ -1,3 +1,7 @@
 from django.urls import path
 
-urlpatterns: list = []
+from escalations import views
+
+urlpatterns: list = [
+    path("l/<str:token>/", views.lead_page, name="lead_link"),
+]

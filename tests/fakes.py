@@ -1,0 +1,159 @@
+"""Fake HTTP services on 127.0.0.1 for wire-level tests and the delivery benchmark.
+
+`FakeSlack` answers the Slack Web API (`/api/auth.test`, `/api/chat.postMessage`, and any other
+method with `{"ok": true}`); `FakeWebhook` answers Teams incoming webhooks. Both record every
+request and can be told to answer the next requests with scripted replies (errors, 429s)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: object = None  # dict -> JSON; str -> as is; None -> the default answer
+    headers: dict = field(default_factory=dict)
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict
+    body: bytes
+
+    @property
+    def json(self):
+        return json.loads(self.body or b"null")
+
+    @property
+    def method(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+
+class _FakeServer:
+    """A threading HTTP server with a script of replies and a log of requests."""
+
+    def __init__(self, latency: float = 0.0):
+        self.latency = latency
+        self.requests: list[Request] = []
+        self._script: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802 (the http.server API)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                request = Request(self.path, dict(self.headers.items()), body)
+                if fake.latency:
+                    time.sleep(fake.latency)
+                with fake._lock:
+                    fake.requests.append(request)
+                    reply = fake._script.popleft() if fake._script else None
+                reply = fake.answer(request, reply)
+                payload = reply.body
+                if isinstance(payload, dict | list):
+                    payload = json.dumps(payload)
+                data = (payload or "").encode()
+                self.send_response(reply.status)
+                content_type = (
+                    "application/json"
+                    if reply.body is None or isinstance(reply.body, dict | list)
+                    else "text/plain"
+                )
+                self.send_header("Content-Type", content_type)
+                for name, value in reply.headers.items():
+                    self.send_header(name, str(value))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format, *args):  # quiet
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def answer(self, request: Request, reply: Reply | None) -> Reply:
+        return reply or Reply(200, "1")
+
+    def then(self, *replies: Reply) -> _FakeServer:
+        """Answer the next requests with these replies, in order (then the default again)."""
+        with self._lock:
+            self._script.extend(replies)
+        return self
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class FakeSlack(_FakeServer):
+    """The Slack Web API. Point a client at it with `base_url=fake.url`."""
+
+    def __init__(self, latency: float = 0.0):
+        super().__init__(latency)
+        self._ts = itertools.count(1)
+        self.delivered: list[dict] = []  # chat.postMessage bodies answered with ok
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def answer(self, request: Request, reply: Reply | None) -> Reply:
+        if reply is not None and reply.body is not None:
+            return reply
+        status = reply.status if reply is not None else 200
+        if status != 200:
+            return Reply(status, "", reply.headers)
+        if request.method == "auth.test":
+            body = {"ok": True, "user_id": "UBOT", "team_id": "T0", "bot_id": "B0"}
+        elif request.method == "chat.postMessage":
+            payload = request.json or {}
+            body = {
+                "ok": True,
+                "channel": payload.get("channel"),
+                "ts": f"1700000000.{next(self._ts):06d}",
+                "message": {},
+            }
+            with self._lock:
+                self.delivered.append(payload)
+        else:
+            body = {"ok": True}
+        return Reply(200, body, reply.headers if reply is not None else {})
+
+    @property
+    def posts(self) -> list[Request]:
+        """Every chat.postMessage request, whatever the answer."""
+        return [r for r in self.requests if r.method == "chat.postMessage"]
+
+
+class FakeWebhook(_FakeServer):
+    """A Microsoft Teams incoming webhook: answers "1" (HTTP 200) unless told otherwise."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhook/teams-test"

@@ -1,0 +1,578 @@
+"""Outbox delivery at the wire: a fake Slack Web API and a fake Teams webhook on 127.0.0.1,
+Django's locmem mail backend, time travel for leases, backoff and Retry-After."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.db import transaction
+
+from audit.models import AuditEvent
+from escalations import delivery, links, outbox
+from escalations.delivery import backoff, claim, claim_row, deliver_due, enqueue_delivery
+from escalations.models import MessageKind, Notification, Persona, SlaTimer
+from escalations.sweep import run_sweep
+from leadops import lifecycle
+from tests.conftest import berlin
+from tests.fakes import Reply
+from tests.notify_fixtures import *  # noqa: F403 (the fixtures)
+from tests.notify_fixtures import DUE_AT, WARN_AT, after, sweep_at
+
+SEED_SENTENCE = (
+    "Aisha Al-Mansoori from Emirates Group, in NEW since 08:00, SLA breach in 12 minutes."
+)
+
+
+def _row(row) -> Notification:
+    return Notification.objects.get(pk=row.pk)
+
+
+def _extra_row(
+    lead,
+    key,
+    *,
+    now,
+    recipient=None,
+    kind=MessageKind.REASSIGNED_TEAM,
+    persona=Persona.MANAGER,
+    context=None,
+) -> Notification:
+    with transaction.atomic():
+        outbox.add(
+            [
+                outbox.message(
+                    key=key,
+                    kind=kind,
+                    persona=persona,
+                    lead=lead,
+                    now=now,
+                    recipient=recipient,
+                    context=context or {},
+                )
+            ]
+        )
+    return Notification.objects.get(dedupe_key=key)
+
+
+# --- the happy path, exactly as Slack sees it -----------------------------------------------------
+
+
+def test_warning_is_posted_to_the_owners_dm_with_context_fields_and_buttons(
+    slack_on, warning, seed_lead, org
+):
+    result = deliver_due(now=WARN_AT, chain=False)
+
+    assert (result.claimed, result.sent, result.failed) == (1, 1, 0)
+    [post] = slack_on.posts
+    assert post.headers["Authorization"] == "Bearer xoxb-test-token"
+    body = post.json
+    assert body["channel"] == org.lena.slack_user_id == "ULENA"
+    assert body["text"].startswith(f"SLA warning: {SEED_SENTENCE}")
+    blocks = {block["block_id"]: block for block in body["blocks"]}
+    assert blocks["headline"]["text"]["text"] == f"*SLA warning*\n{SEED_SENTENCE}"
+    assert [field["text"] for field in blocks["facts"]["fields"]] == [
+        "*Lead*\nAisha Al-Mansoori",
+        "*Company*\nEmirates Group",
+        "*Market*\nGermany (DE)",
+        "*Source*\nPaid social",
+        "*State*\nNEW",
+        "*Since*\n08:00 CET",
+        "*Elapsed*\n48 minutes (business time)",
+        "*SLA*\nbreach in 12 minutes (due 10:00)",
+        "*Owner*\nLena Hoffmann",
+        "*Phone*\n+49 30 1234567",
+    ]
+    buttons = blocks["lead_actions"]["elements"]
+    assert [b["action_id"] for b in buttons] == [
+        "lead_open",
+        "lead_log_call",
+        "lead_log_email",
+        "lead_disqualify",
+    ]
+    timer = SlaTimer.objects.get(lead=seed_lead, completed_at__isnull=True)
+    for button in buttons:
+        assert json.loads(button["value"]) == {
+            "lead_id": seed_lead.pk,
+            "timer_id": timer.pk,
+            "notification_id": warning.pk,
+        }
+    link = buttons[0]["url"]
+    assert link.startswith("http://testserver/l/")
+    assert links.read_token(link.rstrip("/").rsplit("/", 1)[-1]) == (org.lena.pk, seed_lead.pk)
+    assert buttons[3]["style"] == "danger"
+
+    row = _row(warning)
+    assert (row.status, row.channel, row.destination) == ("sent", "slack", "ULENA")
+    assert row.provider_id == "1700000000.000001"
+    assert (row.attempts, row.last_error, row.lease_until) == (1, "", None)
+    assert WARN_AT <= row.sent_at < WARN_AT + timedelta(seconds=5)  # the run's clock + send time
+    event = AuditEvent.objects.get(kind="notification_sent", lead=seed_lead)
+    assert event.occurred_at == row.sent_at
+    assert event.timer_id == timer.pk
+    assert event.details["channel"] == "slack"
+    assert event.details["destination"] == "ULENA"
+    assert event.details["provider_id"] == "1700000000.000001"
+    assert event.details["sent_at"] == row.sent_at.isoformat()
+    assert event.details["kind"] == "warning"
+
+
+def test_breach_goes_to_the_team_channel_with_the_admin_link(slack_on, breach, seed_lead, org):
+    deliver_due(now=DUE_AT, chain=False)
+
+    [post] = [p.json for p in slack_on.posts if p.json["channel"] == "C0DE"]
+    assert "SLA breached" in post["text"]
+    assert (
+        "Aisha Al-Mansoori from Emirates Group, in NEW since 08:00, SLA breached just now."
+        in post["text"]
+    )
+    buttons = {b["action_id"]: b for b in post["blocks"][-1]["elements"]}
+    assert buttons["lead_open"]["url"] == (
+        f"http://testserver/admin/leadops/lead/{seed_lead.pk}/change/"
+    )
+    assert set(buttons) == {"lead_open", "lead_log_call", "lead_log_email", "lead_disqualify"}
+    row = _row(breach)
+    assert (row.status, row.channel, row.destination, row.recipient_id) == (
+        "sent",
+        "slack",
+        "C0DE",
+        org.katrin.pk,
+    )
+
+
+def test_delivery_is_woken_on_commit_and_runs_the_task(
+    slack_on, seed_lead, django_capture_on_commit_callbacks
+):
+    with (
+        time_machine.travel(WARN_AT, tick=False),
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        transaction.atomic(),
+    ):
+        run_sweep(now=WARN_AT)
+    assert callbacks, "the outbox registers a wake-up on commit"
+    assert [p["channel"] for p in slack_on.delivered] == ["ULENA"]
+    assert Notification.objects.get(lead=seed_lead, kind="warning").status == "sent"
+
+
+def test_an_enqueue_failure_never_breaks_the_caller(monkeypatch, caplog):
+    import django_q.tasks
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(django_q.tasks, "async_task", broken)
+    with caplog.at_level(logging.ERROR, logger="escalations.delivery"):
+        assert enqueue_delivery() is None
+    assert "could not enqueue" in caplog.text
+
+
+# --- retries, backoff, Retry-After ----------------------------------------------------------------
+
+
+def test_a_server_error_then_success_sends_one_message(slack_on, warning, settings):
+    slack_on.then(Reply(500))
+
+    first = deliver_due(now=WARN_AT, chain=False)
+    assert (first.sent, first.retrying) == (0, 1)
+    row = _row(warning)
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.next_attempt_at == WARN_AT + timedelta(seconds=settings.NOTIFY_BACKOFF_BASE_SECONDS)
+    assert "HTTP 500" in row.last_error
+
+    assert deliver_due(now=after(WARN_AT, seconds=29), chain=False).claimed == 0
+    second = deliver_due(now=after(WARN_AT, seconds=30), chain=False)
+    assert second.sent == 1
+    assert len(slack_on.posts) == 2
+    assert len(slack_on.delivered) == 1
+    row = _row(warning)
+    assert (row.status, row.attempts, row.last_error) == ("sent", 2, "")
+    assert AuditEvent.objects.filter(kind="notification_sent").count() == 1
+
+
+def test_a_429_waits_for_retry_after_and_does_not_use_up_an_attempt(slack_on, warning):
+    slack_on.then(Reply(429, headers={"Retry-After": "2"}))
+
+    with time_machine.travel(WARN_AT, tick=False) as traveller:
+        assert deliver_due().retrying == 1
+        row = _row(warning)
+        assert row.status == "pending"
+        assert row.next_attempt_at == WARN_AT + timedelta(seconds=2)
+        assert row.attempts == 0
+        assert "rate limit" in row.last_error
+
+        traveller.shift(1)
+        assert deliver_due().claimed == 0
+        traveller.shift(1)
+        assert deliver_due().sent == 1
+    assert len(slack_on.delivered) == 1
+    assert _row(warning).attempts == 1
+
+
+def test_backoff_doubles_from_the_base_and_stops_at_the_cap(settings):
+    settings.NOTIFY_BACKOFF_BASE_SECONDS = 30
+    settings.NOTIFY_BACKOFF_CAP_SECONDS = 3600
+    assert [backoff(n).total_seconds() for n in range(1, 10)] == [
+        30,
+        60,
+        120,
+        240,
+        480,
+        960,
+        1920,
+        3600,
+        3600,
+    ]
+    assert backoff(1000).total_seconds() == 3600
+
+
+def test_temporary_errors_fail_after_the_last_attempt_and_the_manager_is_told(
+    slack_on, warning, settings, org
+):
+    settings.NOTIFY_MAX_ATTEMPTS = 3
+    slack_on.then(Reply(503), Reply(502), Reply(500))
+
+    now = WARN_AT
+    assert deliver_due(now=now, chain=False).retrying == 1
+    now += timedelta(seconds=30)
+    assert deliver_due(now=now, chain=False).retrying == 1
+    now += timedelta(seconds=60)
+    assert deliver_due(now=now, chain=False).failed == 1
+
+    row = _row(warning)
+    assert (row.status, row.attempts) == ("failed", 3)
+    event = AuditEvent.objects.get(kind="notification_failed")
+    assert event.details["attempts"] == 3
+    assert event.details["permanent"] is False
+    assert "HTTP 500" in event.details["error"]
+    notice = Notification.objects.get(kind="delivery_failed")
+    assert notice.dedupe_key == f"failed:{row.pk}"
+    assert (notice.persona, notice.recipient_id, notice.status) == (
+        "manager",
+        org.katrin.pk,
+        "pending",
+    )
+
+
+def test_invalid_auth_fails_at_once_is_audited_and_the_manager_hears_elsewhere(
+    slack_on, warning, org, caplog
+):
+    slack_on.then(Reply(200, {"ok": False, "error": "invalid_auth"}))
+
+    result = deliver_due(now=WARN_AT, chain=False)
+
+    assert (result.sent, result.retrying, result.failed) == (0, 0, 1)
+    row = _row(warning)
+    assert (row.status, row.attempts, row.channel) == ("failed", 1, "slack")
+    assert "invalid_auth" in row.last_error
+    event = AuditEvent.objects.get(kind="notification_failed", lead=warning.lead)
+    assert event.details["permanent"] is True
+    assert event.details["destination"] == "ULENA"
+    notice = Notification.objects.get(kind="delivery_failed")
+    assert notice.dedupe_key == f"failed:{row.pk}"
+    assert (notice.persona, notice.recipient_id) == ("manager", org.katrin.pk)
+    assert notice.context["transport_down"] is True
+
+    # The token is dead, so the notice avoids Slack altogether (here: the log).
+    with caplog.at_level(logging.INFO, logger="escalations.transports"):
+        assert deliver_due(now=WARN_AT, chain=False).sent == 1
+    notice.refresh_from_db()
+    assert (notice.status, notice.channel) == ("sent", "console")
+    assert (
+        "The SLA warning for Lena Hoffmann could not be delivered by Slack (Slack: invalid_auth)"
+        " after 1 attempt." in caplog.text
+    )
+    assert len(slack_on.posts) == 1
+
+
+def test_a_failed_delivery_failed_notice_creates_no_further_notice(slack_on, warning):
+    slack_on.then(
+        Reply(200, {"ok": False, "error": "user_not_found"}),  # the DM to Lena
+        Reply(200, {"ok": False, "error": "channel_not_found"}),  # the notice, team channel
+    )
+    deliver_due(now=WARN_AT, chain=False)
+    notice = Notification.objects.get(kind="delivery_failed")
+    assert notice.context["transport_down"] is False
+
+    assert deliver_due(now=WARN_AT, chain=False).failed == 1
+
+    notice.refresh_from_db()
+    assert notice.status == "failed"
+    assert slack_on.posts[1].json["channel"] == "C0DE"
+    assert Notification.objects.filter(kind="delivery_failed").count() == 1
+    assert AuditEvent.objects.filter(kind="notification_failed").count() == 2
+
+
+# --- leases and claims ----------------------------------------------------------------------------
+
+
+def test_a_crash_between_claim_and_send_is_sent_exactly_once_after_the_lease(
+    slack_on, warning, settings, monkeypatch
+):
+    def crash(jobs):
+        raise RuntimeError("worker killed before sending")
+
+    monkeypatch.setattr(delivery, "_send_all", crash)
+    with pytest.raises(RuntimeError):
+        deliver_due(now=WARN_AT, chain=False)
+    monkeypatch.undo()
+
+    row = _row(warning)
+    lease = timedelta(seconds=settings.NOTIFY_LEASE_SECONDS)
+    assert (row.status, row.attempts, row.lease_until) == ("sending", 1, WARN_AT + lease)
+    assert slack_on.posts == []
+
+    assert deliver_due(now=WARN_AT + lease - timedelta(seconds=1), chain=False).claimed == 0
+    assert deliver_due(now=WARN_AT + lease + timedelta(seconds=1), chain=False).sent == 1
+    assert deliver_due(now=WARN_AT + timedelta(hours=3), chain=False).claimed == 0
+    assert len(slack_on.posts) == len(slack_on.delivered) == 1
+    row = _row(warning)
+    assert (row.status, row.attempts) == ("sent", 2)
+
+
+def test_two_workers_never_claim_the_same_row(warning):
+    lease_until = WARN_AT + timedelta(minutes=2)
+    # Both workers read the row as (pending, 0 attempts); only the first compare-and-set wins.
+    assert claim_row(warning.pk, "pending", 0, now=WARN_AT, lease_until=lease_until) is True
+    assert claim_row(warning.pk, "pending", 0, now=WARN_AT, lease_until=lease_until) is False
+    assert claim(WARN_AT, 10) == {}
+    row = _row(warning)
+    assert (row.status, row.attempts) == ("sending", 1)
+
+
+def test_one_call_delivers_a_bounded_batch(channels_off, seed_lead):
+    for n in range(5):
+        _extra_row(seed_lead, f"test:batch:{n}", now=WARN_AT)
+
+    first = deliver_due(now=WARN_AT, limit=2, chain=False)
+    assert (first.claimed, first.sent) == (2, 2)
+    assert deliver_due(now=WARN_AT, limit=2, chain=False).sent == 2
+    assert deliver_due(now=WARN_AT, limit=2, chain=False).sent == 1
+    assert deliver_due(now=WARN_AT, limit=2, chain=False).claimed == 0
+
+
+def test_a_full_batch_in_the_task_queues_the_rest(channels_off, seed_lead, monkeypatch):
+    for n in range(3):
+        _extra_row(seed_lead, f"test:chain:{n}", now=WARN_AT)
+    woken = []
+    monkeypatch.setattr(delivery, "enqueue_delivery", lambda: woken.append(1))
+
+    with time_machine.travel(WARN_AT, tick=False):
+        deliver_due(limit=2)
+        assert woken == [1]
+        deliver_due(limit=2)
+    assert woken == [1], "a partial batch means nothing is left"
+
+
+def test_sends_run_concurrently(slack_on, seed_lead, settings):
+    settings.NOTIFY_CONCURRENCY = 4
+    slack_on.latency = 0.3
+    for n in range(4):
+        _extra_row(seed_lead, f"test:concurrent:{n}", now=WARN_AT)
+
+    started = time.monotonic()
+    assert deliver_due(now=WARN_AT, chain=False).sent == 4
+    assert time.monotonic() - started < 1.0  # one after the other would take 1.2 s
+    assert len(slack_on.delivered) == 4
+
+
+# --- what is never sent, or not yet ---------------------------------------------------------------
+
+
+def test_superseded_rows_are_never_sent(slack_on, warning, seed_lead, org):
+    with time_machine.travel(after(WARN_AT, minutes=1), tick=False):
+        lifecycle.record_activity(seed_lead, "call", actor=org.lena)
+    assert _row(warning).status == "superseded"
+
+    assert deliver_due(now=after(WARN_AT, minutes=1), chain=False).claimed == 0
+    assert slack_on.posts == []
+
+
+def test_a_claimed_warning_whose_lead_progressed_meanwhile_is_not_retried(
+    slack_on, warning, seed_lead, org, settings, monkeypatch
+):
+    monkeypatch.setattr(delivery, "_send_all", lambda jobs: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        deliver_due(now=WARN_AT, chain=False)
+    monkeypatch.undo()
+    with time_machine.travel(after(WARN_AT, minutes=1), tick=False):
+        lifecycle.record_activity(seed_lead, "email", actor=org.lena)
+
+    later = WARN_AT + timedelta(seconds=settings.NOTIFY_LEASE_SECONDS + 1)
+    result = deliver_due(now=later, chain=False)
+
+    assert (result.claimed, result.superseded, result.sent) == (1, 1, 0)
+    row = _row(warning)
+    assert row.status == "superseded"
+    assert "timer finished" in row.last_error
+    assert slack_on.posts == []
+
+
+def test_a_message_for_quiet_hours_waits_for_the_reps_next_working_period(slack_on, seed_lead, org):
+    evening = berlin(2026, 3, 2, 19, 0)
+    row = _extra_row(
+        seed_lead,
+        "test:quiet",
+        now=evening,
+        recipient=org.lena,
+        kind=MessageKind.REASSIGNED_TO,
+        persona=Persona.NEW_OWNER,
+        context={"cause": "manual", "from_rep_id": org.felix.pk, "to_rep_id": org.lena.pk},
+    )
+    tuesday_9 = berlin(2026, 3, 3, 9, 0)
+    assert row.next_attempt_at == tuesday_9
+
+    assert deliver_due(now=evening, chain=False).claimed == 0
+    assert deliver_due(now=tuesday_9 - timedelta(seconds=1), chain=False).claimed == 0
+    assert deliver_due(now=tuesday_9, chain=False).sent == 1
+    assert [p["channel"] for p in slack_on.delivered] == ["ULENA"]
+
+
+def test_a_warning_held_for_quiet_hours_is_superseded_when_the_breach_fires_first(
+    slack_on, seed_lead, org
+):
+    org.lena.hours = {"mon": ["09:00-09:30"], "tue": ["09:00-18:00"]}
+    org.lena.save()
+    sweep_at(WARN_AT)
+    held = Notification.objects.get(lead=seed_lead, kind="warning")
+    assert held.next_attempt_at == berlin(2026, 3, 3, 9, 0)
+    sweep_at(DUE_AT)
+
+    deliver_due(now=berlin(2026, 3, 3, 9, 0), chain=False)
+
+    assert _row(held).status == "superseded"
+    assert [p["channel"] for p in slack_on.delivered] == ["C0DE"]  # only the breach
+
+
+def test_messages_to_an_inactive_rep_are_not_sent(slack_on, seed_lead, org):
+    row = _extra_row(
+        seed_lead,
+        "test:inactive",
+        now=WARN_AT,
+        recipient=org.felix,
+        kind=MessageKind.REASSIGNED_FROM,
+        persona=Persona.OLD_OWNER,
+        context={"cause": "manual", "from_rep_id": org.felix.pk, "to_rep_id": org.lena.pk},
+    )
+    org.felix.active = False
+    org.felix.save()
+
+    assert deliver_due(now=WARN_AT, chain=False).superseded == 1
+    assert _row(row).status == "superseded"
+    assert slack_on.posts == []
+
+
+# --- the other channels ---------------------------------------------------------------------------
+
+
+def test_without_slack_the_owner_gets_an_adaptive_card_on_the_teams_webhook(
+    channels_off, fake_teams, warning, org
+):
+    org.berlin_team.teams_webhook_url = fake_teams.url
+    org.berlin_team.save()
+
+    assert deliver_due(now=WARN_AT, chain=False).sent == 1
+
+    [request] = fake_teams.requests
+    assert request.path == "/webhook/teams-test"
+    assert request.headers["Content-Type"].startswith("application/json")
+    body = request.json
+    assert body["type"] == "message"
+    [attachment] = body["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = attachment["content"]
+    assert (card["type"], card["version"]) == ("AdaptiveCard", "1.4")
+    texts = [item.get("text") for item in card["body"]]
+    assert "SLA warning" in texts
+    assert "For Lena Hoffmann" in texts
+    assert SEED_SENTENCE in texts
+    facts = {f["title"]: f["value"] for f in card["body"][4]["facts"]}
+    assert facts["Owner"] == "Lena Hoffmann"
+    assert facts["SLA"] == "breach in 12 minutes (due 10:00)"
+    [action] = card["actions"]
+    assert action["type"] == "Action.OpenUrl"
+    assert action["url"].startswith("http://testserver/l/")
+    row = _row(warning)
+    assert (row.status, row.channel, row.destination) == ("sent", "teams", "teams:de-berlin")
+    assert fake_teams.url not in json.dumps(
+        AuditEvent.objects.get(kind="notification_sent").details
+    )
+
+
+def test_a_teams_webhook_refusal_fails_at_once(channels_off, fake_teams, warning, org):
+    org.berlin_team.teams_webhook_url = fake_teams.url
+    org.berlin_team.save()
+    fake_teams.then(Reply(404, "Webhook not found"))
+
+    assert deliver_due(now=WARN_AT, chain=False).failed == 1
+    row = _row(warning)
+    assert row.status == "failed"
+    assert "HTTP 404" in row.last_error
+
+
+def test_a_teams_server_error_is_retried(channels_off, fake_teams, warning, org):
+    org.berlin_team.teams_webhook_url = fake_teams.url
+    org.berlin_team.save()
+    fake_teams.then(Reply(502, "Bad gateway"))
+
+    assert deliver_due(now=WARN_AT, chain=False).retrying == 1
+    assert deliver_due(now=after(WARN_AT, seconds=30), chain=False).sent == 1
+    assert len(fake_teams.requests) == 2
+
+
+def test_without_slack_or_teams_the_owner_gets_an_email_with_text_and_html(
+    channels_off, warning, settings
+):
+    settings.EMAIL_ENABLED = True
+
+    assert deliver_due(now=WARN_AT, chain=False).sent == 1
+
+    [message] = mail.outbox
+    assert message.to == ["lena@example.com"]
+    assert message.subject == "[LeadOps] SLA warning: Aisha Al-Mansoori (Emirates Group)"
+    assert SEED_SENTENCE in message.body
+    assert "Company: Emirates Group" in message.body
+    assert "http://testserver/l/" in message.body
+    [(html, mimetype)] = message.alternatives
+    assert mimetype == "text/html"
+    assert SEED_SENTENCE in html
+    assert 'href="tel:+49%2030%201234567"' in html
+    row = _row(warning)
+    assert (row.channel, row.destination) == ("email", "lena@example.com")
+    assert row.provider_id == message.extra_headers["Message-ID"].strip("<>")
+
+
+def test_the_breach_goes_to_the_managers_email_without_slack_or_teams(
+    channels_off, breach, settings
+):
+    settings.EMAIL_ENABLED = True
+    deliver_due(now=DUE_AT, chain=False)
+    assert [m.to for m in mail.outbox] == [["katrin@example.com"]]
+    assert mail.outbox[0].subject.startswith("[LeadOps] SLA breached: ")
+
+
+def test_with_nothing_configured_messages_go_to_the_log(channels_off, warning, caplog):
+    with caplog.at_level(logging.INFO, logger="escalations.transports"):
+        assert deliver_due(now=WARN_AT, chain=False).sent == 1
+    assert SEED_SENTENCE in caplog.text
+    row = _row(warning)
+    assert (row.status, row.channel, row.destination, row.provider_id) == (
+        "sent",
+        "console",
+        "log",
+        "",
+    )
+    assert mail.outbox == []
+
+
+def test_an_unreachable_slack_is_a_temporary_error(settings, warning):
+    settings.SLACK_BOT_TOKEN = "xoxb-test-token"
+    settings.SLACK_API_URL = "http://127.0.0.1:9/api/"  # discard port: connection refused
+    assert deliver_due(now=WARN_AT, chain=False).retrying == 1
+    row = _row(warning)
+    assert row.status == "pending"
+    assert "Slack unreachable" in row.last_error
