@@ -1,0 +1,205 @@
+"""The signed lead page: a GET shows and changes nothing; the bound owner acts through POST forms;
+tampered links get 403, expired ones 410; a lead that moved on offers no actions."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from urllib.parse import urlparse
+
+import pytest
+import time_machine
+from django.test import Client
+
+from audit.models import AuditEvent
+from escalations import links
+from escalations.reassign import reassign_lead
+from leadops.models import Activity, Lead
+from tests.notify_fixtures import *  # noqa: F403 (the fixtures)
+from tests.notify_fixtures import WARN_AT
+
+NOW = WARN_AT
+
+
+@pytest.fixture
+def at_warn_time():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def _path(rep, lead) -> str:
+    return urlparse(links.make_link(rep, lead)).path
+
+
+def _snapshot(lead):
+    return (
+        Activity.objects.filter(lead=lead).count(),
+        AuditEvent.objects.filter(lead=lead).count(),
+        Lead.history.filter(id=lead.pk).count(),
+        Lead.objects.values_list("state", "owner_id", "updated_at").get(pk=lead.pk),
+    )
+
+
+def test_the_link_is_site_url_plus_a_signed_token_for_one_rep_and_lead(seed_lead, org):
+    url = links.make_link(org.lena, seed_lead)
+    assert re.fullmatch(r"http://testserver/l/[\w\-]+:[\w\-]+:[\w\-]+/", url)
+    token = url.split("/")[-2]
+    assert links.read_token(token) == (org.lena.pk, seed_lead.pk)
+
+
+def test_a_get_shows_the_lead_card_and_changes_nothing(client, seed_lead, org, at_warn_time):
+    before = _snapshot(seed_lead)
+
+    response = client.get(_path(org.lena, seed_lead))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    for text in (
+        "Aisha Al-Mansoori",
+        "Emirates Group",
+        "Germany",
+        "Paid social",
+        "NEW since 08:00",
+        "on track: SLA breach in 12 minutes",
+        "(due 10:00)",
+        "Lena Hoffmann",
+        'href="tel:+49%2030%201234567"',
+        "Log call",
+        "Log email",
+        "Disqualify",
+        "csrfmiddlewaretoken",
+    ):
+        assert text in page, text
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert "no-store" in response["Cache-Control"]
+    assert "noindex" in response["X-Robots-Tag"]
+    assert _snapshot(seed_lead) == before
+
+
+def test_logging_a_call_by_the_owner_records_it_and_moves_the_lead_on(seed_lead, org, at_warn_time):
+    client = Client(enforce_csrf_checks=True)
+    path = _path(org.lena, seed_lead)
+    page = client.get(path).content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    response = client.post(path, {"action": "call", "csrfmiddlewaretoken": token})
+
+    assert response.status_code == 302
+    assert response["Location"] == path
+    [activity] = Activity.objects.filter(lead=seed_lead)
+    assert (activity.kind, activity.actor_id, activity.counted_as_progress) == (
+        "call",
+        org.lena.pk,
+        True,
+    )
+    seed_lead.refresh_from_db()
+    assert seed_lead.state == "CONTACTED"
+    assert "Call recorded at 09:48." in client.get(path).content.decode()
+
+
+def test_a_post_without_the_csrf_token_is_refused(seed_lead, org, at_warn_time):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(_path(org.lena, seed_lead), {"action": "call"})
+    assert response.status_code == 403
+    assert not Activity.objects.filter(lead=seed_lead).exists()
+
+
+def test_logging_an_email_counts_too(client, seed_lead, org, at_warn_time):
+    client.post(_path(org.lena, seed_lead), {"action": "email"})
+    seed_lead.refresh_from_db()
+    assert seed_lead.state == "CONTACTED"
+    assert Activity.objects.get(lead=seed_lead).kind == "email"
+
+
+def test_disqualifying_needs_a_reason(client, seed_lead, org, at_warn_time):
+    path = _path(org.lena, seed_lead)
+
+    refused = client.post(path, {"action": "disqualify", "reason": "  "})
+    assert refused.status_code == 400
+    assert "needs a reason" in refused.content.decode()
+    assert not Activity.objects.filter(lead=seed_lead).exists()
+
+    client.post(path, {"action": "disqualify", "reason": "Student, no budget"})
+    seed_lead.refresh_from_db()
+    assert seed_lead.state == "UNQUALIFIED"
+    assert Activity.objects.get(lead=seed_lead).reason == "Student, no budget"
+
+
+def test_an_unknown_action_changes_nothing(client, seed_lead, org, at_warn_time):
+    response = client.post(_path(org.lena, seed_lead), {"action": "won"})
+    assert response.status_code == 403
+    assert not Activity.objects.filter(lead=seed_lead).exists()
+
+
+@pytest.mark.parametrize("tamper", ["payload", "signature", "truncate", "garbage"])
+def test_a_tampered_link_is_refused_with_403(client, seed_lead, org, tamper, at_warn_time):
+    token = links.make_token(org.lena, seed_lead)
+    payload, stamp, signature = token.split(":")
+    forged_payload = links.make_token(org.felix, seed_lead).split(":")[0]
+    bad = {
+        "payload": f"{forged_payload}:{stamp}:{signature}",
+        "signature": f"{payload}:{stamp}:{signature[:-2]}xx",
+        "truncate": f"{payload}:{stamp}",
+        "garbage": "not-a-token",
+    }[tamper]
+    before = _snapshot(seed_lead)
+
+    assert client.get(f"/l/{bad}/").status_code == 403
+    assert client.post(f"/l/{bad}/", {"action": "call"}).status_code == 403
+    assert _snapshot(seed_lead) == before
+
+
+def test_an_expired_link_gets_410(client, seed_lead, org, settings):
+    settings.SIGNED_LINK_MAX_AGE_HOURS = 72
+    with time_machine.travel(NOW, tick=False):
+        path = _path(org.lena, seed_lead)
+    with time_machine.travel(NOW + timedelta(hours=71), tick=False):
+        assert client.get(path).status_code == 200
+    with time_machine.travel(NOW + timedelta(hours=72, seconds=1), tick=False):
+        response = client.get(path)
+        assert response.status_code == 410
+        assert "expired" in response.content.decode()
+        assert client.post(path, {"action": "call"}).status_code == 410
+    assert not Activity.objects.filter(lead=seed_lead).exists()
+
+
+def test_a_lead_moved_to_another_owner_offers_no_actions(client, seed_lead, org, at_warn_time):
+    path = _path(org.lena, seed_lead)
+    reassign_lead(seed_lead, org.felix, cause="manual", actor=org.jonas)
+
+    page = client.get(path)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "moved to another owner: it is now owned by Felix Wagner" in text
+    assert "<form" not in text
+    assert "Log call" not in text
+
+    response = client.post(path, {"action": "call"})
+    assert response.status_code == 403
+    assert not Activity.objects.filter(lead=seed_lead).exists()
+    seed_lead.refresh_from_db()
+    assert seed_lead.state == "NEW"
+
+
+def test_a_link_bound_to_another_rep_cannot_act(client, seed_lead, org, at_warn_time):
+    path = _path(org.felix, seed_lead)  # genuine, but Felix does not own the lead
+    assert "<form" not in client.get(path).content.decode()
+    assert client.post(path, {"action": "call"}).status_code == 403
+    assert not Activity.objects.filter(lead=seed_lead).exists()
+
+
+def test_a_closed_lead_offers_no_actions(client, seed_lead, org, at_warn_time):
+    path = _path(org.lena, seed_lead)
+    client.post(path, {"action": "disqualify", "reason": "duplicate"})
+    text = client.get(path).content.decode()
+    assert "This lead is closed (Unqualified)." in text
+    assert "<form" not in text
+
+
+def test_a_link_to_a_deleted_lead_is_404(client, org, policies, at_warn_time):
+    from tests.factories import make_lead
+
+    lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+    path = _path(org.lena, lead)
+    Lead.objects.filter(pk=lead.pk).delete()
+    assert client.get(path).status_code == 404
