@@ -5,6 +5,7 @@ escalations domain functions."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -161,6 +162,7 @@ class TeamAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
     search_fields = ("slug", "name", "slack_channel_id")
     list_select_related = ("market",)
     prepopulated_fields = {"slug": ("name",)}
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request):
         managers = Rep.objects.filter(team=OuterRef("pk"), role=Role.MANAGER).values("name")[:1]
