@@ -9,9 +9,10 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from leadops.actors import SYSTEM, Actor, resolve_actor
+from leadops.bulk import insert_rows
 
 
-def build(
+def build_values(
     kind: str,
     *,
     lead=None,
@@ -24,43 +25,63 @@ def build(
     elapsed: timedelta | None = None,
     correlation_id: str = "",
     details: dict | None = None,
-) -> AuditEvent:
-    """An unsaved event, filled with the facts of the lead and timer (for `bulk_create`)."""
+) -> dict:
+    """The columns of one event, filled with the facts of the lead and timer (the one place
+    that decides what an event carries)."""
     who = actor if isinstance(actor, Actor) else (SYSTEM if actor is None else resolve_actor(actor))
-    now = timezone.now()
-    event = AuditEvent(
-        kind=kind,
-        occurred_at=occurred_at or now,
-        recorded_at=recorded_at or now,
-        actor_user=who.user,
-        actor_name=who.name[:150],
-        correlation_id=correlation_id,
-        stage_due_at=stage_due_at,
-        elapsed=elapsed,
-        details=details or {},
-    )
+    now = timezone.now() if occurred_at is None or recorded_at is None else None
+    values = {
+        "kind": kind,
+        "occurred_at": occurred_at or now,
+        "recorded_at": recorded_at or now,
+        "actor_user_id": who.user.pk if who.user is not None else None,
+        "actor_name": who.name[:150],
+        "correlation_id": correlation_id,
+        "stage_due_at": stage_due_at,
+        "elapsed": elapsed,
+        "details": details or {},
+        "lead_id": None,
+        "team_id": None,
+        "timer_id": None,
+        "owner_id": None,
+        "lead_label": "",
+        "owner_name": "",
+        "state": "",
+        "policy_id": None,
+        "policy_version": None,
+        "thresholds": None,
+        "window": "",
+    }
     if timer is not None:
-        event.timer_id = timer.pk
-        event.policy_id = timer.policy_id
-        event.policy_version = timer.policy_version
-        event.thresholds = timer.thresholds
-        event.window = timer.window
-        event.state = timer.state
+        values.update(
+            timer_id=timer.pk,
+            policy_id=timer.policy_id,
+            policy_version=timer.policy_version,
+            thresholds=timer.thresholds,
+            window=timer.window,
+            state=timer.state,
+        )
         if owner is None and lead is None and timer.owner_id:
             owner = timer.owner
         if lead is None:
             lead = timer.lead
     if lead is not None:
-        event.lead_id = lead.pk
-        event.team_id = lead.team_id
-        event.lead_label = str(lead)[:200]
-        event.state = event.state or lead.state
+        values.update(
+            lead_id=lead.pk,
+            team_id=lead.team_id,
+            lead_label=str(lead)[:200],
+            state=values["state"] or lead.state,
+        )
         if owner is None and lead.owner_id:
             owner = lead.owner
     if owner is not None:
-        event.owner_id = owner.pk
-        event.owner_name = owner.name[:100]
-    return event
+        values.update(owner_id=owner.pk, owner_name=owner.name[:100])
+    return values
+
+
+def build(kind: str, **facts) -> AuditEvent:
+    """An unsaved event (see `build_values`)."""
+    return AuditEvent(**build_values(kind, **facts))
 
 
 def record(kind: str, **facts) -> AuditEvent:
@@ -73,5 +94,12 @@ def record(kind: str, **facts) -> AuditEvent:
     return event
 
 
-def record_many(events: list[AuditEvent]) -> list[AuditEvent]:
-    return AuditEvent.objects.bulk_create(events, batch_size=1000)
+def record_many(events: list) -> None:
+    """Write many events (`build_values` dicts or unsaved `AuditEvent`s) in one statement."""
+    if not events:
+        return
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit.record_many must be called inside the transaction of the change")
+    fields = [f.attname for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    rows = [e if isinstance(e, dict) else {n: getattr(e, n) for n in fields} for e in events]
+    insert_rows(AuditEvent, rows)

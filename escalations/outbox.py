@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db import transaction
 
 from escalations.models import Notification, NotificationStatus, Persona
+from leadops.bulk import insert_rows
 
 REP_PERSONAS = frozenset({Persona.OWNER, Persona.OLD_OWNER, Persona.NEW_OWNER})
 
@@ -22,7 +23,7 @@ def release_time(rep, now: datetime) -> datetime:
     return now if calendar.is_open(now) else calendar.next_open(now)
 
 
-def message(
+def message_values(
     *,
     key: str,
     kind: str,
@@ -34,37 +35,52 @@ def message(
     stage: str = "",
     context: dict | None = None,
     superseded: bool = False,
-) -> Notification:
-    """An unsaved outbox row. `key` makes it unique: once per (timer, stage, persona)."""
+) -> dict:
+    """The columns of one outbox row. `key` makes it unique: once per (timer, stage, persona)."""
     next_attempt_at = now
     if recipient is not None and persona in REP_PERSONAS and not superseded:
         next_attempt_at = release_time(recipient, now)
-    return Notification(
-        dedupe_key=key[:200],
-        kind=kind,
-        persona=persona,
-        lead_id=lead.pk,
-        team_id=lead.team_id,
-        timer_id=timer.pk if timer is not None else None,
-        stage=stage,
-        recipient_id=recipient.pk if recipient is not None else None,
-        status=NotificationStatus.SUPERSEDED if superseded else NotificationStatus.PENDING,
-        next_attempt_at=next_attempt_at,
-        created_at=now,
-        context=context or {},
-    )
+    return {
+        "dedupe_key": key[:200],
+        "kind": kind,
+        "persona": persona,
+        "lead_id": lead.pk,
+        "team_id": lead.team_id,
+        "timer_id": timer.pk if timer is not None else None,
+        "stage": stage,
+        "recipient_id": recipient.pk if recipient is not None else None,
+        "status": NotificationStatus.SUPERSEDED if superseded else NotificationStatus.PENDING,
+        "channel": "",
+        "destination": "",
+        "attempts": 0,
+        "next_attempt_at": next_attempt_at,
+        "lease_until": None,
+        "last_error": "",
+        "provider_id": "",
+        "context": context or {},
+        "created_at": now,
+        "sent_at": None,
+    }
+
+
+def message(**kwargs) -> Notification:
+    """An unsaved outbox row (see `message_values`)."""
+    return Notification(**message_values(**kwargs))
 
 
 def stage_key(timer, stage: str, persona: str) -> str:
     return f"timer:{timer.pk}:{stage}:{persona}"
 
 
-def add(rows: list[Notification]) -> None:
-    """Insert outbox rows (a repeated dedupe key is ignored) and wake delivery after commit."""
+def add(rows: list) -> None:
+    """Insert outbox rows (`message_values` dicts or unsaved `Notification`s; a repeated dedupe
+    key is ignored) and wake delivery after commit."""
     if not rows:
         return
-    Notification.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
-    if any(row.status == NotificationStatus.PENDING for row in rows):
+    fields = [f.attname for f in Notification._meta.concrete_fields if not f.primary_key]
+    rows = [r if isinstance(r, dict) else {n: getattr(r, n) for n in fields} for r in rows]
+    insert_rows(Notification, rows, ignore_conflicts=True)
+    if any(row["status"] == NotificationStatus.PENDING for row in rows):
         transaction.on_commit(_wake_delivery)
 
 

@@ -1,0 +1,124 @@
+"""Shared by the benchmarks: a throwaway database (never the app's own data), query counting
+and a bulk builder for large numbers of leads and timers."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+
+
+@contextlib.contextmanager
+def throwaway_database(keep: bool = False):
+    """Create a fresh database next to the configured one (test_<name>, or a SQLite file),
+    migrate it, run the benchmark in it and drop it afterwards (unless `keep`)."""
+    db = settings.DATABASES["default"]
+    if connection.vendor == "sqlite":
+        db.setdefault("TEST", {})["NAME"] = str(settings.BASE_DIR / "bench.sqlite3")
+    old_name = db["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=keep)
+    try:
+        yield connection.settings_dict["NAME"]
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=keep)
+
+
+class QueryCounter:
+    """Counts statements sent to the database (cheaper than capturing them)."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+    @contextlib.contextmanager
+    def counting(self):
+        with connection.execute_wrapper(self):
+            yield self
+
+
+class Stopwatch:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def build_timers(
+    *,
+    team,
+    source,
+    owners,
+    policy,
+    thresholds: dict,
+    now: datetime,
+    total: int,
+    due: int,
+    due_stage_offset: timedelta,
+    chunk: int = 5000,
+) -> None:
+    """Insert `total` NEW leads with open timers, `due` of which have their warning due at `now`
+    (the others fire days later). Bypasses the lifecycle on purpose: this is load, not logic."""
+    from escalations.models import SlaTimer
+    from leadops.models import Lead
+
+    window = timedelta(hours=1)
+    made = 0
+    while made < total:
+        size = min(chunk, total - made)
+        leads = [
+            Lead(
+                name=f"Bench lead {made + i}",
+                company="Bench Co",
+                market_id=team.market_id,
+                source=source,
+                team=team,
+                owner=owners[(made + i) % len(owners)],
+                state="NEW",
+                state_entered_at=now,
+                created_at=now,
+            )
+            for i in range(size)
+        ]
+        Lead.objects.bulk_create(leads, batch_size=chunk)
+        if connection.vendor == "sqlite" or leads[0].pk is None:
+            ids = list(Lead.objects.order_by("-pk").values_list("pk", flat=True)[:size])[::-1]
+            for lead, pk in zip(leads, ids, strict=True):
+                lead.pk = pk
+        timers = []
+        for i, lead in enumerate(leads):
+            is_due = made + i < due
+            started = now - due_stage_offset if is_due else now + timedelta(days=3)
+            warn_at = started + window * thresholds["warn"] / 100
+            timers.append(
+                SlaTimer(
+                    lead_id=lead.pk,
+                    state="NEW",
+                    owner_id=lead.owner_id,
+                    policy=policy,
+                    policy_version=policy.version,
+                    window="1h",
+                    clock="calendar",
+                    thresholds=thresholds,
+                    window_business=window,
+                    started_at=started,
+                    running_since=started,
+                    warn_at=warn_at,
+                    due_at=started + window,
+                    reassign_at=started + window * thresholds["reassign"] / 100,
+                    stage="pending",
+                    next_fire_at=warn_at,
+                    episode=uuid.uuid4(),
+                    created_at=started,
+                )
+            )
+        SlaTimer.objects.bulk_create(timers, batch_size=chunk)
+        made += size

@@ -1,0 +1,111 @@
+"""`manage.py bench sweep --open N --due M`: the sweep over N open timers of which M are due.
+
+Prints the idle sweep (M = 0: time and queries) and then the escalations per second and the
+queries per escalation for M due warnings. Runs in a throwaway database."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection
+
+from bench.harness import QueryCounter, Stopwatch, build_timers, throwaway_database
+
+NOW = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)  # a Wednesday, inside office hours
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="manage.py bench sweep")
+    p.add_argument("--open", type=int, default=100_000, help="open timers (N)")
+    p.add_argument("--due", type=int, default=10_000, help="of which due now (M)")
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    p.add_argument("--profile", action="store_true", help="print a profile of the due sweep")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    with throwaway_database(keep=args.keep) as name:
+        print(
+            f"sweep bench on {connection.vendor} ({name}): N={args.open:,} open timers, "
+            f"M={args.due:,} due, batch {args.batch_size}"
+        )
+        _run(args)
+
+
+def _run(args) -> None:
+    from escalations.models import SlaPolicy
+    from escalations.policies import current_thresholds
+    from escalations.sweep import run_sweep
+    from leadops.models import Source
+    from teams.models import Market, Rep, Role, Team
+
+    week = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    market = Market.objects.create(code="BX", name="Bench", timezone="Europe/Berlin", hours=week)
+    team = Team.objects.create(slug="bench", name="Bench", market=market, slack_channel_id="C1")
+    Rep.objects.create(name="Manager", email="m@bench", team=team, role=Role.MANAGER)
+    owners = [
+        Rep.objects.create(
+            name=f"Rep {i}", email=f"r{i}@bench", team=team, capacity=10**6, slack_user_id=f"U{i}"
+        )
+        for i in range(20)
+    ]
+    source = Source.objects.create(code="bench", name="Bench")
+    policy = SlaPolicy.objects.create(state="NEW", window="1h", clock="calendar")
+    thresholds = current_thresholds().as_dict()
+    with Stopwatch() as built:
+        build_timers(
+            team=team,
+            source=source,
+            owners=owners,
+            policy=policy,
+            thresholds=thresholds,
+            now=NOW,
+            total=args.open,
+            due=args.due,
+            due_stage_offset=timedelta(minutes=50),
+        )
+    print(f"  built {args.open:,} leads and open timers in {built.seconds:.1f} s")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+
+    idle_at = NOW - timedelta(hours=1)  # nothing is due yet
+    run_sweep(now=idle_at, batch_size=args.batch_size)  # warm caches and the connection
+    counter = QueryCounter()
+    timings = []
+    for _ in range(5):
+        counter.count = 0
+        with counter.counting(), Stopwatch() as idle:
+            result = run_sweep(now=idle_at, batch_size=args.batch_size)
+        assert result.claimed == 0
+        timings.append(idle.seconds)
+    print(
+        f"  idle sweep (M = 0): {min(timings) * 1000:.1f} ms best, "
+        f"{sorted(timings)[2] * 1000:.1f} ms median of 5, {counter.count} queries"
+    )
+
+    counter.count = 0
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    with counter.counting(), Stopwatch() as busy:
+        result = run_sweep(now=NOW, batch_size=args.batch_size, max_batches=10**6)
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+    fired = result.warned + result.breached
+    assert fired == args.due, result.summary()
+    rate = fired / busy.seconds if busy.seconds else float("inf")
+    print(
+        f"  due sweep: {fired:,} escalations in {busy.seconds:.2f} s = {rate:,.0f} /s; "
+        f"{counter.count} queries = {counter.count / max(fired, 1):.3f} per escalation "
+        f"({result.batches} batches)"
+    )

@@ -1,0 +1,36 @@
+"""`manage.py bench calendar|sweep|reassign|delivery [options]`: benchmarks that print numbers.
+
+Each runs in a throwaway database where it needs one; the app's own data is never touched."""
+
+import importlib
+
+from django.core.management.base import BaseCommand, CommandError
+
+BENCHES = {
+    "calendar": "bench.calendar_bench",
+    "sweep": "bench.sweep_bench",
+    "reassign": "bench.reassign_bench",
+    "delivery": "bench.delivery_bench",
+}
+
+
+class Command(BaseCommand):
+    help = "Run a benchmark: " + ", ".join(BENCHES) + " (options: manage.py bench NAME --help)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", choices=sorted(BENCHES))
+        parser.add_argument("rest", nargs="*", help="options of the benchmark")
+
+    def run_from_argv(self, argv):
+        # Pass everything after the benchmark's name through untouched.
+        if len(argv) > 2 and argv[2] in BENCHES:
+            self._rest = argv[3:]
+            argv = argv[:3]
+        return super().run_from_argv(argv)
+
+    def handle(self, *args, name, rest, **options):
+        try:
+            module = importlib.import_module(BENCHES[name])
+        except ImportError as exc:
+            raise CommandError(f"benchmark {name!r} is not available: {exc}") from None
+        module.main(getattr(self, "_rest", rest))
