@@ -558,7 +558,7 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin, Si
                 with transaction.atomic():
                     # Lock and re-read the lead: the sweep may be reassigning it right now.
                     locked = (
-                        Lead.objects.select_for_update()
+                        Lead.objects.select_for_update(of=("self",))
                         .select_related("market", "source", "team", "owner")
                         .get(pk=lead.pk)
                     )
