@@ -61,11 +61,17 @@ def _entry(rep: Rep, reason: str | None, load: int | None = None) -> dict:
 def find_candidate(
     lead: Lead, now: datetime, *, previous_owner_ids=(), exclude_ids=(), lock: bool = True
 ) -> CandidateSearch:
-    """Choose a rep for `lead` and say, for every rep of its market, why the others were passed
-    over. With `lock`, the eligible reps' rows are locked (in id order: no deadlocks) and their
-    load counted after the lock, so concurrent sweeps cannot push a rep over capacity."""
+    """Choose a rep for `lead` and say, for every rep considered, why the others were passed
+    over. Considered: the reps of the lead's team, plus the current and earlier owners of the
+    episode wherever they are now (a rep who moved to another team is passed over as
+    `other_team`: team and market scope are never crossed). With `lock`, the eligible reps'
+    rows are locked (in id order: no deadlocks) and their load counted after the lock, so
+    concurrent sweeps cannot push a rep over capacity."""
+    from django.db.models import Q
+
+    known = {*previous_owner_ids, *([lead.owner_id] if lead.owner_id else [])}
     pool = list(
-        Rep.objects.filter(team__market_id=lead.market_id)
+        Rep.objects.filter(Q(team_id=lead.team_id) | Q(pk__in=known))
         .select_related("team__market")
         .order_by("pk")
     )

@@ -16,6 +16,9 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 
+_SMALL = 20  # up to this many rows a plain INSERT beats the COPY round trips
+
+
 def _json(value):
     return None if value is None else json.dumps(value, cls=DjangoJSONEncoder)
 
@@ -111,6 +114,14 @@ def insert_rows(model, rows: list[dict], *, ignore_conflicts: bool = False) -> N
             with cursor.cursor.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
                 for value in values:
                     copy.write_row(value)
+        elif connection.vendor == "postgresql" and len(values) <= _SMALL:
+            row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            cursor.execute(
+                f"INSERT INTO {table} ({quoted}) VALUES "
+                + ", ".join([row_sql] * len(values))
+                + " ON CONFLICT DO NOTHING",
+                [item for value in values for item in value],
+            )
         elif connection.vendor == "postgresql":
             # COPY into a per-connection staging table, then one INSERT … SELECT that skips
             # duplicates: as fast as COPY, with ON CONFLICT semantics.

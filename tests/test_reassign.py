@@ -59,15 +59,23 @@ def _reason(search, rep):
 # --- each safeguard deciding alone ------------------------------------------------------------
 
 
-def test_rep_of_another_team_is_passed_over_as_other_team(org, policies):
-    other_team = TeamFactory(slug="de-munich", market=org.de)
-    munich = RepFactory(team=other_team, name="Max Bauer")
+def test_earlier_owner_now_on_another_team_is_passed_over_as_other_team(org, policies):
+    munich = TeamFactory(slug="de-munich", market=org.de)
+    max_bauer = RepFactory(team=munich, name="Max Bauer")
     org.felix.active = False
     org.felix.save()
     lead = _lead(org)
-    search = find_candidate(lead, WED_10)
-    assert search.chosen is None
-    assert _reason(search, munich) == "other_team"
+    search = find_candidate(lead, WED_10, previous_owner_ids=[max_bauer.pk])
+    assert search.chosen is None  # free, in hours, under capacity: but not on this team
+    assert _reason(search, max_bauer) == "other_team"
+
+
+def test_reps_of_other_teams_are_never_chosen(org, policies):
+    munich = TeamFactory(slug="de-munich", market=org.de)
+    RepFactory(team=munich, name="Max Bauer")
+    org.felix.active = False
+    org.felix.save()
+    assert find_candidate(_lead(org), WED_10).chosen is None
 
 
 def test_inactive_rep_is_passed_over(org, policies):
