@@ -157,6 +157,13 @@ class SlaPolicyAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
                 "matches now (if any) started a fresh timer for each of those leads.",
                 messages.SUCCESS,
             )
+        elif not change:
+            self.message_user(
+                request,
+                "Leads already waiting keep the timers they started with; new timers use the "
+                "most specific active policy, now possibly this one (see the matrix).",
+                messages.INFO,
+            )
         elif change and {"window", "clock"} & set(form.changed_data):
             running = SlaTimer.objects.filter(policy=obj, completed_at__isnull=True).count()
             if running:
@@ -279,6 +286,9 @@ class SlaTimerAdmin(LargeTableAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
     """Read-only; the re-plan action goes through `escalations.timers.replan_timers`."""
 
     team_path = "lead__team"
+    # Newest first by primary key: `started_at` has no index of its own, a sort over millions of
+    # timers would be slow; ids grow with start time.
+    ordering = ("-id",)
     list_display = (
         "lead_col",
         "state",
@@ -621,6 +631,7 @@ class ReassignmentAdmin(LargeTableAdminMixin, ScopedAdminMixin, admin.ModelAdmin
 @admin.register(Notification)
 class NotificationAdmin(LargeTableAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
     team_path = "team"
+    ordering = ("-id",)  # `created_at` has no index of its own
     list_display = (
         "created_local",
         "kind",

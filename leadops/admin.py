@@ -609,6 +609,7 @@ class ActivityAdmin(LargeTableAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
     """Read-only: activities are recorded through the lifecycle ("Log activity" on a lead)."""
 
     team_path = "lead__team"
+    ordering = ("-id",)  # `occurred_at` is indexed only per lead
     list_display = ("occurred_local", "kind", "lead", "actor_name", "counted_as_progress", "reason")
     list_filter = ("kind", "counted_as_progress", team_filter("lead__team"))
     search_fields = ("lead__name", "lead__company", "actor_name")
