@@ -273,6 +273,22 @@ class OpenTimerFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PolicyFilter(admin.SimpleListFilter):
+    """Like a related-field filter, but without one query per policy for its label."""
+
+    title = "policy"
+    parameter_name = "policy__id__exact"
+
+    def lookups(self, request, model_admin):
+        policies = SlaPolicy.objects.select_related("market", "source")
+        return [(str(p.pk), str(p)) for p in policies]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(policy_id=self.value())
+        return queryset
+
+
 def _local(field: str, description: str):
     @admin.display(description=description, ordering=field)
     def show(self, obj):
@@ -309,7 +325,7 @@ class SlaTimerAdmin(LargeTableAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
         "clock",
         "lead__market",
         team_filter("lead__team"),
-        "policy",
+        PolicyFilter,
     )
     search_fields = ("lead__name", "lead__company", "=lead__external_id", "owner__name")
     list_select_related = ("lead__market", "owner", "policy__market", "policy__source")

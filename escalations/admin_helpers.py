@@ -284,8 +284,10 @@ class EstimatedCountPaginator(Paginator):
     that stops at `count_cap` rows (`SELECT COUNT(*) FROM (... LIMIT cap)`), which an index
     answers quickly."""
 
-    estimate_from = 50_000
-    count_cap = 50_000
+    # 10,000 rows = 200 pages of 50: past that, filtering beats paging, and a capped count over a
+    # filtered join stays well under 100 ms on PostgreSQL.
+    estimate_from = 10_000
+    count_cap = 10_000
 
     is_estimate = False
     is_capped = False
