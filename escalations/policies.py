@@ -28,6 +28,26 @@ def resolve_policy(*, state: str, market_id: int | None, source_id: int | None) 
     return None if best is None else Resolved(best, best.version)
 
 
+def resolve_many(keys) -> dict[tuple, Resolved | None]:
+    """`resolve_policy` for many (state, market_id, source_id) keys in one query."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    policies = list(SlaPolicy.objects.filter(state__in={k[0] for k in keys}, active=True))
+    out = {}
+    for state, market_id, source_id in keys:
+        matching = [
+            p
+            for p in policies
+            if p.state == state
+            and p.market_id in (None, market_id)
+            and p.source_id in (None, source_id)
+        ]
+        best = max(matching, key=lambda p: p.specificity, default=None)
+        out[(state, market_id, source_id)] = None if best is None else Resolved(best, best.version)
+    return out
+
+
 def resolve_for_lead(lead, state: str | None = None) -> Resolved | None:
     return resolve_policy(
         state=state or lead.state, market_id=lead.market_id, source_id=lead.source_id

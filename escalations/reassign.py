@@ -4,6 +4,7 @@ avoided, a limit per lead and state, the no-candidate path; and the team lead's 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -58,27 +59,92 @@ def _entry(rep: Rep, reason: str | None, load: int | None = None) -> dict:
     }
 
 
-def find_candidate(
-    lead: Lead, now: datetime, *, previous_owner_ids=(), exclude_ids=(), lock: bool = True
-) -> CandidateSearch:
-    """Choose a rep for `lead` and say, for every rep considered, why the others were passed
-    over. Considered: the reps of the lead's team, plus the current and earlier owners of the
-    episode wherever they are now (a rep who moved to another team is passed over as
-    `other_team`: team and market scope are never crossed). With `lock`, the eligible reps'
-    rows are locked (in id order: no deadlocks) and their load counted after the lock, so
-    concurrent sweeps cannot push a rep over capacity."""
+# --- choosing a rep --------------------------------------------------------------------------
+
+
+@dataclass
+class Pool:
+    """Everything candidate selection reads, loaded once for one lead or a whole sweep batch.
+
+    `unavailable` holds the reasons that do not depend on the lead (inactive, on PTO, off
+    hours); `loads` the open-lead counts of the reps whose rows this transaction has locked."""
+
+    reps: dict[int, Rep]
+    by_team: dict[int, list[Rep]]
+    unavailable: dict[int, str | None]
+    loads: dict[int, int]
+
+    def take(self, rep: Rep, *, from_rep_id: int | None, now: datetime) -> None:
+        """Book an assignment made from this pool, so the next pick in the batch sees it."""
+        self.loads[rep.pk] = self.loads.get(rep.pk, 0) + 1
+        if from_rep_id in self.loads:
+            self.loads[from_rep_id] -= 1
+        rep.last_assigned_at = now
+
+
+def load_pool(leads, now: datetime, *, known_rep_ids=(), lock: bool = True) -> Pool:
+    """The reps of the leads' teams (plus `known_rep_ids`, e.g. earlier owners, wherever they
+    are now). With `lock`, the rows of every rep who could take a lead are locked in id order
+    (no deadlocks between sweeps) and their loads counted after the lock: a concurrent sweep
+    waits for this transaction and then sees its assignments, so nobody goes over capacity."""
     from django.db.models import Q
 
-    known = {*previous_owner_ids, *([lead.owner_id] if lead.owner_id else [])}
-    pool = list(
-        Rep.objects.filter(Q(team_id=lead.team_id) | Q(pk__in=known))
+    team_ids = {lead.team_id for lead in leads}
+    known = set(known_rep_ids) | {lead.owner_id for lead in leads if lead.owner_id}
+    reps = list(
+        Rep.objects.filter(Q(team_id__in=team_ids) | Q(pk__in=known))
         .select_related("team__market")
         .order_by("pk")
     )
-    on_pto = reps_on_time_off([r.pk for r in pool if r.team_id == lead.team_id], now)
+    on_pto = reps_on_time_off([r.pk for r in reps if r.team_id in team_ids], now)
+    unavailable = {}
+    for rep in reps:
+        if rep.team_id in team_ids and rep.role != Role.MANAGER:
+            unavailable[rep.pk] = unavailability(rep, now, on_time_off=on_pto)
+        else:
+            unavailable[rep.pk] = None
+    could_take = [
+        r.pk
+        for r in reps
+        if r.team_id in team_ids and r.role != Role.MANAGER and unavailable[r.pk] is None
+    ]
+    if could_take and lock:
+        locked = set(
+            Rep.objects.select_for_update()
+            .filter(pk__in=could_take, active=True)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for pk in could_take:
+            if pk not in locked:  # made inactive since we read it
+                unavailable[pk] = Unavailable.INACTIVE
+        could_take = [pk for pk in could_take if pk in locked]
+    loads = open_lead_counts(could_take) if could_take else {}
+    for pk in could_take:
+        loads.setdefault(pk, 0)
+    by_team: dict[int, list[Rep]] = {}
+    for rep in reps:
+        by_team.setdefault(rep.team_id, []).append(rep)
+    return Pool({r.pk: r for r in reps}, by_team, unavailable, loads)
+
+
+def choose(
+    lead: Lead, pool: Pool, now: datetime, *, previous_owner_ids=(), exclude_ids=()
+) -> CandidateSearch:
+    """The rule (SPEC §7), in one place: team boundary, active, not the current owner, in
+    working hours, not on PTO, under capacity; earlier owners of the episode only if nobody else
+    is free; then the least loaded, then the one assigned longest ago."""
+    team_reps = pool.by_team.get(lead.team_id, [])
+    known = {*previous_owner_ids, *([lead.owner_id] if lead.owner_id else [])}
+    outsiders = [
+        pool.reps[pk]
+        for pk in sorted(known)
+        if pk in pool.reps and pool.reps[pk].team_id != lead.team_id
+    ]
     considered: dict[int, dict] = {}
-    eligible: list[Rep] = []
-    for rep in pool:
+    free: list[Rep] = []
+    for rep in [*team_reps, *outsiders]:
+        load = pool.loads.get(rep.pk)
         if rep.team_id != lead.team_id:
             reason = Unavailable.OTHER_TEAM
         elif rep.role == Role.MANAGER:
@@ -87,43 +153,27 @@ def find_candidate(
             reason = Unavailable.INACTIVE
         elif rep.pk == lead.owner_id or rep.pk in exclude_ids:
             reason = Unavailable.CURRENT_OWNER
+        elif pool.unavailable.get(rep.pk):
+            reason = pool.unavailable[rep.pk]
+        elif load is None:  # not locked for this transaction: cannot be given work safely
+            reason = Unavailable.INACTIVE
+        elif load >= rep.capacity:
+            reason = Unavailable.AT_CAPACITY
         else:
-            reason = unavailability(rep, now, on_time_off=on_pto)
-        considered[rep.pk] = _entry(rep, reason)
-        if reason is None:
-            eligible.append(rep)
-    if eligible and lock:
-        locked = (
-            Rep.objects.select_for_update()
-            .filter(pk__in=[r.pk for r in eligible], active=True)
-            .order_by("pk")
-        )
-        locked_ids = set(locked.values_list("pk", flat=True))
-        for rep in eligible:
-            if rep.pk not in locked_ids:
-                considered[rep.pk] = _entry(rep, Unavailable.INACTIVE)
-        eligible = [r for r in eligible if r.pk in locked_ids]
-    loads = open_lead_counts([r.pk for r in eligible]) if eligible else {}
-    under_capacity = []
-    for rep in eligible:
-        load = loads.get(rep.pk, 0)
-        if load >= rep.capacity:
-            considered[rep.pk] = _entry(rep, Unavailable.AT_CAPACITY, load)
-        else:
-            considered[rep.pk] = _entry(rep, None, load)
-            under_capacity.append(rep)
+            reason = None
+            free.append(rep)
+        considered[rep.pk] = _entry(rep, reason, load)
     previous = set(previous_owner_ids)
-    fresh = [r for r in under_capacity if r.pk not in previous]
+    fresh = [r for r in free if r.pk not in previous]
     if fresh:
-        for rep in under_capacity:
+        for rep in free:
             if rep.pk in previous:
-                considered[rep.pk] = _entry(rep, Unavailable.PREVIOUS_OWNER, loads.get(rep.pk, 0))
-        under_capacity = fresh
-    # Fair pick: least loaded, then the one assigned longest ago (never assigned first).
+                considered[rep.pk] = _entry(rep, Unavailable.PREVIOUS_OWNER, pool.loads[rep.pk])
+        free = fresh
     chosen = min(
-        under_capacity,
+        free,
         key=lambda r: (
-            loads.get(r.pk, 0),
+            pool.loads[r.pk],
             r.last_assigned_at is not None,
             r.last_assigned_at or now,
             r.pk,
@@ -138,11 +188,27 @@ def find_candidate(
     return CandidateSearch(chosen=chosen, considered=entries)
 
 
+def find_candidate(
+    lead: Lead, now: datetime, *, previous_owner_ids=(), exclude_ids=(), lock: bool = True
+) -> CandidateSearch:
+    """Choose a rep for `lead` and say, for every rep considered (its team, plus the current
+    and earlier owners wherever they are now), why the others were passed over."""
+    pool = load_pool([lead], now, known_rep_ids=previous_owner_ids, lock=lock)
+    return choose(lead, pool, now, previous_owner_ids=previous_owner_ids, exclude_ids=exclude_ids)
+
+
+# --- moving leads ----------------------------------------------------------------------------
+
+
 def _lock_lead(lead: Lead, *, skip_locked: bool = False) -> Lead | None:
+    return _lock_leads([lead.pk], skip_locked=skip_locked).get(lead.pk)
+
+
+def _lock_leads(ids, *, skip_locked: bool = False) -> dict[int, Lead]:
     qs = Lead.objects.select_for_update(skip_locked=skip_locked, of=("self",)).select_related(
         "market", "source", "team", "owner__team__market"
     )
-    return qs.filter(pk=lead.pk).first()
+    return {lead.pk: lead for lead in qs.filter(pk__in=list(ids))}
 
 
 def _save_owner(lead: Lead, rep: Rep | None, actor: Actor, reason: str) -> None:
@@ -152,7 +218,155 @@ def _save_owner(lead: Lead, rep: Rep | None, actor: Actor, reason: str) -> None:
     lead.save(update_fields=["owner", "updated_at"])
 
 
-def _reassignment_messages(lead, reassignment, timer, now, *, kind_from, kind_to, key) -> list:
+@dataclass
+class Move:
+    lead: Lead
+    to_rep: Rep
+    timer: SlaTimer | None = None
+    search: CandidateSearch | None = None
+
+
+def _manager(team_id: int, managers: dict | None = None) -> Rep | None:
+    if managers is not None and team_id in managers:
+        return managers[team_id]
+    return Rep.objects.filter(team_id=team_id, role=Role.MANAGER, active=True).first()
+
+
+def _apply_moves(
+    moves: list[Move],
+    *,
+    cause: str,
+    who: Actor,
+    now: datetime,
+    correlation_id: str = "",
+    managers: dict | None = None,
+) -> list[Reassignment]:
+    """Write a set of reassignments: the leads' owner and history, `Reassignment` rows, the
+    old timers completed and fresh windows for the new owners, audit events, outbox rows.
+    A constant number of statements however many moves (the sweep passes a whole batch)."""
+    from escalations.policies import current_thresholds, resolve_many
+    from leadops.bulk import update_by_pk
+
+    if not moves:
+        return []
+    from_reps = {m.lead.pk: (m.lead.owner if m.lead.owner_id else None) for m in moves}
+    # The leads: owner and history (simple-history rows written in bulk, with reasons).
+    update_by_pk(Lead, "owner_id", {m.lead.pk: m.to_rep.pk for m in moves}, updated_at=now)
+    for m in moves:
+        before = from_reps[m.lead.pk]
+        m.lead.owner = m.to_rep
+        m.lead._history_user = who.user
+        m.lead._change_reason = (f"reassigned ({cause}) from {before or 'nobody'} to {m.to_rep}")[
+            :100
+        ]
+    Lead.history.bulk_history_create([m.lead for m in moves], update=True, default_date=now)
+    Rep.objects.filter(pk__in={m.to_rep.pk for m in moves}).update(last_assigned_at=now)
+    reassignments = Reassignment.objects.bulk_create(
+        [
+            Reassignment(
+                lead=m.lead,
+                timer=m.timer,
+                state=m.lead.state,
+                from_rep=from_reps[m.lead.pk],
+                to_rep=m.to_rep,
+                cause=cause,
+                policy_id_used=m.timer.policy_id if m.timer else None,
+                policy_version=m.timer.policy_version if m.timer else None,
+                at=now,
+                actor_user=who.user,
+                actor_name=who.name[:150],
+                candidates=m.search.considered if m.search else [],
+            )
+            for m in moves
+        ]
+    )
+    # The old timers end (a paused one through the careful path); fresh windows start.
+    elapsed = {}
+    running = []
+    for m in moves:
+        if m.timer is None:
+            continue
+        calendar = timers.planning.calendar_for(m.lead, m.timer.clock)
+        elapsed[m.lead.pk] = timers.planning.business_elapsed(m.timer, now, calendar)
+        if cause == ReassignmentCause.SLA:
+            m.timer.stage = Stage.REASSIGNED
+        if m.timer.paused_at is not None:
+            m.timer.save(update_fields=["stage"])
+            timers.complete_timer(m.timer, now=now, outcome=Outcome.REASSIGNED, actor=who)
+        else:
+            running.append(m.timer)
+    for stage in {t.stage for t in running}:
+        SlaTimer.objects.filter(pk__in=[t.pk for t in running if t.stage == stage]).update(
+            stage=stage, outcome=Outcome.REASSIGNED, completed_at=now, next_fire_at=None
+        )
+    timers.supersede_stage_messages([m.timer.pk for m in moves if m.timer])
+    resolved = resolve_many({(m.lead.state, m.lead.market_id, m.lead.source_id) for m in moves})
+    thresholds = current_thresholds().as_dict()
+    fresh = {}
+    for m in moves:
+        policy = resolved.get((m.lead.state, m.lead.market_id, m.lead.source_id))
+        if policy is None:
+            continue
+        episode = {}
+        if m.timer is not None:
+            before = from_reps[m.lead.pk]
+            episode = {
+                "episode": m.timer.episode,
+                "episode_owner_ids": sorted(
+                    {*m.timer.episode_owner_ids, *([before.pk] if before else [])}
+                ),
+                "auto_reassign_count": m.timer.auto_reassign_count
+                + (1 if cause == ReassignmentCause.SLA else 0),
+            }
+        fresh[m.lead.pk] = timers.plan_timer(m.lead, policy, thresholds, now=now, **episode)
+    SlaTimer.objects.bulk_create(list(fresh.values()))
+    # The audit trail and the messages.
+    kind = (
+        AuditKind.SLA_BREACH_AUTO_REASSIGN
+        if cause == ReassignmentCause.SLA
+        else AuditKind.LEAD_ASSIGNED
+    )
+    events, rows = [], []
+    for m, reassignment in zip(moves, reassignments, strict=True):
+        before = from_reps[m.lead.pk]
+        new_timer = fresh.get(m.lead.pk)
+        events.append(
+            log.build_values(
+                kind,
+                lead=m.lead,
+                timer=m.timer,
+                owner=before,
+                actor=who,
+                occurred_at=now,
+                correlation_id=correlation_id,
+                stage_due_at=m.timer.reassign_at if m.timer else None,
+                elapsed=elapsed.get(m.lead.pk),
+                details={
+                    "reassignment_id": reassignment.pk,
+                    "cause": cause,
+                    "from_rep_id": before.pk if before else None,
+                    "from_rep": before.name if before else None,
+                    "to_rep_id": m.to_rep.pk,
+                    "to_rep": m.to_rep.name,
+                    "rule_version": {
+                        "policy_version": reassignment.policy_version,
+                        "thresholds_version": (m.timer.thresholds or {}).get("version")
+                        if m.timer
+                        else None,
+                    },
+                    "new_timer_id": new_timer.pk if new_timer else None,
+                    "candidates": reassignment.candidates,
+                },
+            )
+        )
+        rows += _reassignment_messages(m.lead, reassignment, m.timer, now, managers)
+    log.record_many(events)
+    outbox.add(rows)
+    return reassignments
+
+
+def _reassignment_messages(lead, reassignment, timer, now, managers) -> list[dict]:
+    key = f"reassign:{reassignment.pk}"
     context = {
         "reassignment_id": reassignment.pk,
         "cause": reassignment.cause,
@@ -161,32 +375,40 @@ def _reassignment_messages(lead, reassignment, timer, now, *, kind_from, kind_to
         "state": lead.state,
         "at": now.isoformat(),
     }
+    common = {
+        "lead": lead,
+        "now": now,
+        "timer": timer,
+        "stage": Stage.REASSIGNED,
+        "context": context,
+    }
     rows = []
     if reassignment.from_rep_id:
         rows.append(
-            outbox.message(
+            outbox.message_values(
                 key=f"{key}:{Persona.OLD_OWNER}",
-                kind=kind_from,
+                kind=MessageKind.REASSIGNED_FROM,
                 persona=Persona.OLD_OWNER,
-                lead=lead,
-                now=now,
                 recipient=reassignment.from_rep,
-                timer=timer,
-                stage=Stage.REASSIGNED,
-                context=context,
+                **common,
             )
         )
     rows.append(
-        outbox.message(
+        outbox.message_values(
             key=f"{key}:{Persona.NEW_OWNER}",
-            kind=kind_to,
+            kind=MessageKind.REASSIGNED_TO,
             persona=Persona.NEW_OWNER,
-            lead=lead,
-            now=now,
             recipient=reassignment.to_rep,
-            timer=timer,
-            stage=Stage.REASSIGNED,
-            context=context,
+            **common,
+        )
+    )
+    rows.append(
+        outbox.message_values(
+            key=f"{key}:{Persona.MANAGER}",
+            kind=MessageKind.REASSIGNED_TEAM,
+            persona=Persona.MANAGER,
+            recipient=_manager(lead.team_id, managers),
+            **common,
         )
     )
     return rows
@@ -218,211 +440,170 @@ def reassign_lead(
             raise ReassignError(f"{to_rep} is inactive")
         if lead.is_closed:
             raise ReassignError(f"the lead is {lead.state}; closed leads are not reassigned")
-        from_rep = lead.owner if lead.owner_id else None
         timer = timer or timers.open_timer(lead)
-        _save_owner(
-            lead, to_rep, who, f"reassigned ({cause}) from {from_rep or 'nobody'} to {to_rep}"
-        )
-        Rep.objects.filter(pk=to_rep.pk).update(last_assigned_at=now)
-        to_rep.last_assigned_at = now
-        reassignment = Reassignment.objects.create(
-            lead=lead,
-            timer=timer,
-            state=lead.state,
-            from_rep=from_rep,
-            to_rep=to_rep,
+        (reassignment,) = _apply_moves(
+            [Move(lead, to_rep, timer, search)],
             cause=cause,
-            policy_id_used=timer.policy_id if timer else None,
-            policy_version=timer.policy_version if timer else None,
-            at=now,
-            actor_user=who.user,
-            actor_name=who.name[:150],
-            candidates=search.considered if search else [],
-        )
-        episode_kwargs = {}
-        if timer is not None:
-            auto = 1 if cause == ReassignmentCause.SLA else 0
-            episode_kwargs = {
-                "episode": timer.episode,
-                "episode_owner_ids": sorted(
-                    {*timer.episode_owner_ids, *([from_rep.pk] if from_rep else [])}
-                ),
-                "auto_reassign_count": timer.auto_reassign_count + auto,
-            }
-            elapsed = timers.planning.business_elapsed(
-                timer, now, timers.planning.calendar_for(lead, timer.clock)
-            )
-            if cause == ReassignmentCause.SLA:
-                timer.stage = Stage.REASSIGNED
-                timer.save(update_fields=["stage"])
-            timers.complete_timer(timer, now=now, outcome=Outcome.REASSIGNED, actor=who)
-        new_timer = timers.start_timer(lead, now=now, actor=who, **episode_kwargs)
-        kind = (
-            AuditKind.SLA_BREACH_AUTO_REASSIGN
-            if cause == ReassignmentCause.SLA
-            else AuditKind.LEAD_ASSIGNED
-        )
-        log.record(
-            kind,
-            lead=lead,
-            timer=timer,
-            owner=from_rep,
-            actor=who,
-            occurred_at=now,
+            who=who,
+            now=now,
             correlation_id=correlation_id,
-            stage_due_at=timer.reassign_at if timer else None,
-            elapsed=elapsed if timer else None,
-            details={
-                "reassignment_id": reassignment.pk,
-                "cause": cause,
-                "from_rep_id": from_rep.pk if from_rep else None,
-                "from_rep": from_rep.name if from_rep else None,
-                "to_rep_id": to_rep.pk,
-                "to_rep": to_rep.name,
-                "rule_version": {
-                    "policy_version": reassignment.policy_version,
-                    "thresholds_version": (timer.thresholds or {}).get("version")
-                    if timer
-                    else None,
-                },
-                "new_timer_id": new_timer.pk if new_timer else None,
-                "candidates": reassignment.candidates,
-            },
         )
-        key = f"reassign:{reassignment.pk}"
-        rows = _reassignment_messages(
-            lead,
-            reassignment,
-            timer,
-            now,
-            kind_from=MessageKind.REASSIGNED_FROM,
-            kind_to=MessageKind.REASSIGNED_TO,
-            key=key,
-        )
-        rows.append(
-            outbox.message(
-                key=f"{key}:{Persona.MANAGER}",
-                kind=MessageKind.REASSIGNED_TEAM,
-                persona=Persona.MANAGER,
-                lead=lead,
-                now=now,
-                timer=timer,
-                stage=Stage.REASSIGNED,
-                recipient=_manager(lead.team_id),
-                context={
-                    "reassignment_id": reassignment.pk,
-                    "cause": cause,
-                    "from_rep_id": reassignment.from_rep_id,
-                    "to_rep_id": to_rep.pk,
-                },
-            )
-        )
-        outbox.add(rows)
     return reassignment
 
 
-def _manager(team_id: int, managers: dict | None = None) -> Rep | None:
-    if managers is not None and team_id in managers:
-        return managers[team_id]
-    return Rep.objects.filter(team_id=team_id, role=Role.MANAGER, active=True).first()
-
-
-def _tell_manager(lead, timer, now, kind, key, managers=None, context=None) -> None:
-    outbox.add(
-        [
-            outbox.message(
-                key=key,
-                kind=kind,
-                persona=Persona.MANAGER,
-                lead=lead,
-                now=now,
-                timer=timer,
-                stage=Stage.REASSIGNED if timer else "",
-                recipient=_manager(lead.team_id, managers),
-                context=context or {},
-            )
-        ]
+def _tell_manager(lead, timer, now, kind, key, managers=None, context=None) -> dict:
+    return outbox.message_values(
+        key=key,
+        kind=kind,
+        persona=Persona.MANAGER,
+        lead=lead,
+        now=now,
+        timer=timer,
+        stage=Stage.REASSIGNED if timer else "",
+        recipient=_manager(lead.team_id, managers),
+        context=context or {},
     )
+
+
+def reassign_due(
+    timers_due, *, now: datetime, correlation_id: str = "", managers: dict | None = None
+) -> Counter:
+    """The sweep's 150 % stage for a batch of timers whose rows the caller has locked.
+    Counts outcomes: "reassigned", "no_candidate", "limit_reached", "locked"."""
+    outcomes: Counter = Counter()
+    if not timers_due:
+        return outcomes
+    leads = _lock_leads([t.lead_id for t in timers_due], skip_locked=True)
+    full = SlaTimer.objects.in_bulk([t.pk for t in timers_due])
+    busy = [t.pk for t in timers_due if t.lead_id not in leads]
+    if busy:  # a user is changing these leads right now: look again in a minute
+        SlaTimer.objects.filter(pk__in=busy).update(next_fire_at=now + LOCKED_RETRY)
+        outcomes["locked"] += len(busy)
+    open_ones = []
+    for claimed in timers_due:
+        if claimed.lead_id not in leads:
+            continue
+        timer = full[claimed.pk]
+        timer.lead = leads[claimed.lead_id]
+        if timer.auto_reassign_count >= settings.REASSIGN_LIMIT_PER_STATE:
+            _limit_reached(timer, now, correlation_id, managers)
+            outcomes["limit_reached"] += 1
+        else:
+            open_ones.append(timer)
+    if not open_ones:
+        return outcomes
+    pool = load_pool(
+        [t.lead for t in open_ones],
+        now,
+        known_rep_ids={pk for t in open_ones for pk in t.episode_owner_ids},
+    )
+    moves, nobody = [], []
+    for timer in open_ones:
+        search = choose(timer.lead, pool, now, previous_owner_ids=timer.episode_owner_ids)
+        if search.chosen is None:
+            nobody.append((timer, search))
+            continue
+        pool.take(search.chosen, from_rep_id=timer.lead.owner_id, now=now)
+        moves.append(Move(timer.lead, search.chosen, timer, search))
+    _no_candidate(nobody, now, correlation_id, managers)
+    _apply_moves(
+        moves,
+        cause=ReassignmentCause.SLA,
+        who=SYSTEM,
+        now=now,
+        correlation_id=correlation_id,
+        managers=managers,
+    )
+    outcomes["no_candidate"] += len(nobody)
+    outcomes["reassigned"] += len(moves)
+    return outcomes
 
 
 def reassign_for_sla(
     timer: SlaTimer, *, now: datetime, correlation_id: str = "", managers: dict | None = None
 ) -> str:
-    """The sweep's 150 % stage for one timer (the caller holds the timer's row lock).
-    Returns "reassigned", "no_candidate", "limit_reached" or "locked"."""
-    lead = _lock_lead(timer.lead, skip_locked=True)
-    if lead is None:  # a user is changing this lead right now: look again in a minute
-        timer.next_fire_at = now + LOCKED_RETRY
-        timer.save(update_fields=["next_fire_at"])
-        return "locked"
-    timer.lead = lead
-    if timer.auto_reassign_count >= settings.REASSIGN_LIMIT_PER_STATE:
-        if timer.limit_reached_at is None:
-            timer.limit_reached_at = now
-            log.record(
-                AuditKind.REASSIGN_LIMIT_REACHED,
-                timer=timer,
-                actor=SYSTEM,
-                occurred_at=now,
-                stage_due_at=timer.reassign_at,
-                correlation_id=correlation_id,
-                elapsed=timers.planning.business_elapsed(
-                    timer, now, timers.planning.calendar_for(lead, timer.clock)
-                ),
-                details={
-                    "auto_reassignments": timer.auto_reassign_count,
-                    "limit": settings.REASSIGN_LIMIT_PER_STATE,
-                },
-            )
-            _tell_manager(
-                lead,
-                timer,
-                now,
-                MessageKind.LIMIT_REACHED,
-                f"limit:{timer.episode}:{lead.state}",
-                managers,
-                {"auto_reassignments": timer.auto_reassign_count},
-            )
-        timer.stage = Stage.REASSIGNED
-        timer.next_fire_at = None
-        timer.save(update_fields=["stage", "next_fire_at", "limit_reached_at"])
-        return "limit_reached"
-    search = find_candidate(lead, now, previous_owner_ids=timer.episode_owner_ids)
-    if search.chosen is None:
-        if timer.no_candidate_at is None:
-            timer.no_candidate_at = now
-            log.record(
+    """`reassign_due` for one timer; returns its outcome."""
+    outcomes = reassign_due([timer], now=now, correlation_id=correlation_id, managers=managers)
+    return next(iter(outcomes))
+
+
+def _limit_reached(timer: SlaTimer, now, correlation_id, managers) -> None:
+    """Two auto-reassignments in this state already: stop, and tell the manager once."""
+    lead = timer.lead
+    if timer.limit_reached_at is None:
+        timer.limit_reached_at = now
+        log.record(
+            AuditKind.REASSIGN_LIMIT_REACHED,
+            timer=timer,
+            actor=SYSTEM,
+            occurred_at=now,
+            stage_due_at=timer.reassign_at,
+            correlation_id=correlation_id,
+            elapsed=timers.planning.business_elapsed(
+                timer, now, timers.planning.calendar_for(lead, timer.clock)
+            ),
+            details={
+                "auto_reassignments": timer.auto_reassign_count,
+                "limit": settings.REASSIGN_LIMIT_PER_STATE,
+            },
+        )
+        outbox.add(
+            [
+                _tell_manager(
+                    lead,
+                    timer,
+                    now,
+                    MessageKind.LIMIT_REACHED,
+                    f"limit:{timer.episode}:{lead.state}",
+                    managers,
+                    {"auto_reassignments": timer.auto_reassign_count},
+                )
+            ]
+        )
+    timer.stage = Stage.REASSIGNED
+    timer.next_fire_at = None
+    timer.save(update_fields=["stage", "next_fire_at", "limit_reached_at"])
+
+
+def _no_candidate(nobody, now, correlation_id, managers) -> None:
+    """Nobody can take these leads now: audit and tell the manager once per timer, and look
+    again later without repeating either."""
+    if not nobody:
+        return
+    first = [(t, s) for t, s in nobody if t.no_candidate_at is None]
+    log.record_many(
+        [
+            log.build_values(
                 AuditKind.REASSIGN_NO_CANDIDATE,
-                timer=timer,
+                timer=t,
                 actor=SYSTEM,
                 occurred_at=now,
-                stage_due_at=timer.reassign_at,
+                stage_due_at=t.reassign_at,
                 correlation_id=correlation_id,
-                details={"cause": ReassignmentCause.SLA, "candidates": search.considered},
+                details={"cause": ReassignmentCause.SLA, "candidates": s.considered},
             )
+            for t, s in first
+        ]
+    )
+    outbox.add(
+        [
             _tell_manager(
-                lead,
-                timer,
+                t.lead,
+                t,
                 now,
                 MessageKind.NO_CANDIDATE,
-                f"timer:{timer.pk}:no_candidate:{Persona.MANAGER}",
+                f"timer:{t.pk}:no_candidate:{Persona.MANAGER}",
                 managers,
-                {"candidates": search.considered},
+                {"candidates": s.considered},
             )
-        timer.next_fire_at = now + NO_CANDIDATE_RETRY
-        timer.save(update_fields=["next_fire_at", "no_candidate_at"])
-        return "no_candidate"
-    reassign_lead(
-        lead,
-        search.chosen,
-        cause=ReassignmentCause.SLA,
-        actor=SYSTEM,
-        now=now,
-        timer=timer,
-        search=search,
-        correlation_id=correlation_id,
+            for t, s in first
+        ]
     )
-    return "reassigned"
+    if first:
+        SlaTimer.objects.filter(pk__in=[t.pk for t, _ in first]).update(no_candidate_at=now)
+    SlaTimer.objects.filter(pk__in=[t.pk for t, _ in nobody]).update(
+        next_fire_at=now + NO_CANDIDATE_RETRY
+    )
 
 
 def resume_paused(timer: SlaTimer, *, now: datetime) -> int:
@@ -454,13 +635,17 @@ def route_new_lead(lead: Lead, *, now: datetime, actor=None) -> Rep | None:
             occurred_at=now,
             details={"cause": "routing", "candidates": search.considered},
         )
-        _tell_manager(
-            lead,
-            None,
-            now,
-            MessageKind.UNASSIGNED,
-            f"lead:{lead.pk}:unassigned",
-            context={"candidates": search.considered},
+        outbox.add(
+            [
+                _tell_manager(
+                    lead,
+                    None,
+                    now,
+                    MessageKind.UNASSIGNED,
+                    f"lead:{lead.pk}:unassigned",
+                    context={"candidates": search.considered},
+                )
+            ]
         )
         return None
     rep = search.chosen
@@ -628,13 +813,20 @@ def deactivate_rep(rep: Rep, *, actor, now: datetime | None = None) -> HandOver:
                 occurred_at=now,
                 details={"cause": ReassignmentCause.REP_INACTIVE, "candidates": search.considered},
             )
-            _tell_manager(
-                lead,
-                timer,
-                now,
-                MessageKind.NO_CANDIDATE,
-                f"inactive:{rep.pk}:{lead.pk}:{now.isoformat()}",
-                context={"cause": ReassignmentCause.REP_INACTIVE, "candidates": search.considered},
+            outbox.add(
+                [
+                    _tell_manager(
+                        lead,
+                        timer,
+                        now,
+                        MessageKind.NO_CANDIDATE,
+                        f"inactive:{rep.pk}:{lead.pk}:{now.isoformat()}",
+                        context={
+                            "cause": ReassignmentCause.REP_INACTIVE,
+                            "candidates": search.considered,
+                        },
+                    )
+                ]
             )
             result.unassigned += 1
     return result

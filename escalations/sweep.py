@@ -221,30 +221,62 @@ def _process_batch(batch, now, result: SweepResult, correlation_id: str) -> None
     log.record_many(events)
     outbox.add(messages)
 
-    for claimed, action in per_lead:
-        timer = claimed
+    # The 150 % stage for the whole batch at once; if that fails, lead by lead so that one
+    # bad lead cannot hold back the others.
+    due = [timer for timer, action in per_lead if action == "reassign"]
+    if due:
         try:
             with transaction.atomic():
-                timer = _reload(claimed)
-                if action == "resume":
-                    done = reassign.resume_paused(timer, now=now)
-                    result.resumed += done
-                else:
-                    outcome = reassign.reassign_for_sla(
-                        timer, now=now, correlation_id=correlation_id, managers=managers
-                    )
-                    result.reassigned += outcome == "reassigned"
-                    result.no_candidate += outcome == "no_candidate"
-                    result.limit_reached += outcome == "limit_reached"
-                    result.skipped_locked += outcome == "locked"
-        except Exception as exc:
-            timer = claimed
-            _note_error(timer, now, exc, result)
-            SlaTimer.objects.filter(pk=timer.pk).update(
-                next_fire_at=timer.next_fire_at,
-                error_count=timer.error_count,
-                last_error=timer.last_error,
+                _count(
+                    result,
+                    reassign.reassign_due(
+                        due, now=now, correlation_id=correlation_id, managers=managers
+                    ),
+                )
+        except Exception:
+            logger.exception("batched reassignment failed; retrying lead by lead")
+            for timer in due:
+                _one_by_one(
+                    timer,
+                    result,
+                    now,
+                    lambda t: _count(
+                        result,
+                        reassign.reassign_due(
+                            [t], now=now, correlation_id=correlation_id, managers=managers
+                        ),
+                    ),
+                )
+    for timer, action in per_lead:
+        if action == "resume":
+            _one_by_one(
+                timer,
+                result,
+                now,
+                lambda t: setattr(
+                    result, "resumed", result.resumed + reassign.resume_paused(_reload(t), now=now)
+                ),
             )
+
+
+def _count(result: SweepResult, outcomes) -> None:
+    result.reassigned += outcomes.get("reassigned", 0)
+    result.no_candidate += outcomes.get("no_candidate", 0)
+    result.limit_reached += outcomes.get("limit_reached", 0)
+    result.skipped_locked += outcomes.get("locked", 0)
+
+
+def _one_by_one(timer: SlaTimer, result: SweepResult, now: datetime, action) -> None:
+    try:
+        with transaction.atomic():
+            action(timer)
+    except Exception as exc:
+        _note_error(timer, now, exc, result)
+        SlaTimer.objects.filter(pk=timer.pk).update(
+            next_fire_at=timer.next_fire_at,
+            error_count=timer.error_count,
+            last_error=timer.last_error,
+        )
 
 
 def _reload(timer: SlaTimer) -> SlaTimer:

@@ -41,24 +41,18 @@ def open_timer(lead: Lead, *, lock: bool = True) -> SlaTimer | None:
     return timer
 
 
-def start_timer(
+def plan_timer(
     lead: Lead,
+    resolved: Resolved,
+    thresholds: dict,
     *,
     now: datetime,
-    actor: Actor = SYSTEM,
-    resolved: Resolved | None = None,
     episode: uuid.UUID | None = None,
     episode_owner_ids: list[int] | None = None,
     auto_reassign_count: int = 0,
-) -> SlaTimer | None:
-    """Start the timer for the lead's current state, if a policy matches (else: no SLA)."""
-    if lead.state not in OPEN_STATES:
-        return None
-    resolved = resolved or resolve_for_lead(lead)
-    if resolved is None:
-        return None
+) -> SlaTimer:
+    """An unsaved timer for the lead's current state under `resolved`, planned from `now`."""
     policy = resolved.policy
-    thresholds = current_thresholds().as_dict()
     calendar = planning.calendar_for(lead, policy.clock)
     window_business = planning.window_business_time(now, parse_window(policy.window), calendar)
     plan = planning.plan_instants(
@@ -89,6 +83,34 @@ def start_timer(
         created_at=now,
     )
     timer.next_fire_at = planning.next_fire_at(timer)
+    return timer
+
+
+def start_timer(
+    lead: Lead,
+    *,
+    now: datetime,
+    actor: Actor = SYSTEM,
+    resolved: Resolved | None = None,
+    episode: uuid.UUID | None = None,
+    episode_owner_ids: list[int] | None = None,
+    auto_reassign_count: int = 0,
+) -> SlaTimer | None:
+    """Start the timer for the lead's current state, if a policy matches (else: no SLA)."""
+    if lead.state not in OPEN_STATES:
+        return None
+    resolved = resolved or resolve_for_lead(lead)
+    if resolved is None:
+        return None
+    timer = plan_timer(
+        lead,
+        resolved,
+        current_thresholds().as_dict(),
+        now=now,
+        episode=episode,
+        episode_owner_ids=episode_owner_ids,
+        auto_reassign_count=auto_reassign_count,
+    )
     timer.save()
     return timer
 

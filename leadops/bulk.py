@@ -15,7 +15,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-
 _SMALL = 20  # up to this many rows a plain INSERT beats the COPY round trips
 
 
@@ -142,3 +141,28 @@ def insert_rows(model, rows: list[dict], *, ignore_conflicts: bool = False) -> N
             verb = "INSERT OR IGNORE" if ignore_conflicts else "INSERT"
             placeholders = ", ".join(["%s"] * len(columns))
             cursor.executemany(f"{verb} INTO {table} ({quoted}) VALUES ({placeholders})", values)
+
+
+def update_by_pk(model, attname: str, values: dict, **same_for_all) -> int:
+    """Set one column to a different value per row (`{pk: value}`) in one UPDATE with a CASE,
+    plus columns that get the same value everywhere. Plain values only (ids, text, numbers)."""
+    if not values:
+        return 0
+    ops = connection.ops
+    table = ops.quote_name(model._meta.db_table)
+    field = model._meta.get_field(attname)
+    pk = ops.quote_name(model._meta.pk.column)
+    cases = " ".join(["WHEN %s THEN %s"] * len(values))
+    params = [item for pair in values.items() for item in pair]
+    sets = [f"{ops.quote_name(field.column)} = CASE {pk} {cases} END"]
+    for name, value in same_for_all.items():
+        other = model._meta.get_field(name)
+        sets.append(f"{ops.quote_name(other.column)} = %s")
+        params.append(other.get_db_prep_save(value, connection))
+    placeholders = ", ".join(["%s"] * len(values))
+    params += list(values)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {', '.join(sets)} WHERE {pk} IN ({placeholders})", params
+        )
+        return cursor.rowcount

@@ -390,3 +390,31 @@ def test_revert_after_the_lead_moved_to_a_third_owner_is_refused(org, reassigned
 def test_revert_needs_a_reason(org, reassigned):
     with pytest.raises(ReassignError, match="why"):
         revert_reassignment(reassigned, actor=_user_for(org.jonas), reason="  ")
+
+
+def test_one_sweep_spreads_a_batch_without_overfilling_anyone(org, policies):
+    marie = RepFactory(team=org.berlin_team, name="Marie Weber", capacity=1)
+    org.felix.capacity = 1
+    org.felix.save()
+    leads = [_lead(org, name=f"Lead {i}") for i in range(3)]
+    with _at(REASSIGN_AT):
+        result = run_sweep()
+    assert (result.reassigned, result.no_candidate) == (2, 1)
+    owners = sorted(
+        Lead.objects.filter(pk__in=[lead.pk for lead in leads]).values_list(
+            "owner__name", flat=True
+        )
+    )
+    assert owners == ["Felix Wagner", "Lena Hoffmann", "Marie Weber"]
+    assert Lead.objects.filter(owner=marie).count() == 1
+
+
+def test_batched_reassignment_writes_history_reasons_per_lead(org, policies):
+    leads = [_lead(org, name=f"Lead {i}") for i in range(2)]
+    with _at(REASSIGN_AT):
+        run_sweep()
+    for lead in leads:
+        record = lead.history.first()
+        assert record.history_type == "~"
+        assert record.history_change_reason.startswith("reassigned (sla) from Lena Hoffmann to ")
+        assert record.history_date == REASSIGN_AT
