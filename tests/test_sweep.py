@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -432,3 +432,38 @@ def test_escalate_command_refuses_a_naive_instant(db):
 
     with pytest.raises(CommandError, match="UTC offset"):
         call_command("escalate", "--now", "2026-12-02T10:00:00")
+
+
+def test_window_across_the_us_spring_forward_weekend_ends_at_the_right_local_time(org, policies):
+    from zoneinfo import ZoneInfo
+
+    from tests.factories import MarketFactory, TeamFactory
+
+    new_york = ZoneInfo("America/New_York")
+    us = MarketFactory(
+        code="US",
+        timezone="America/New_York",
+        hours={d: ["09:00-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")},
+    )
+    team = TeamFactory(slug="us-east", market=us)
+    rep = RepFactory(team=team, name="Jordan Lee")
+    # Friday 16:30 EST; clocks spring forward on Sunday 14 March 2027.
+    with _at(datetime(2027, 3, 12, 16, 30, tzinfo=new_york)):
+        lead = make_lead(team=team, source=org.paid_social, owner=rep)
+    timer = _timer(lead)
+    assert timer.due_at == datetime(2027, 3, 15, 9, 30, tzinfo=new_york)
+    assert timer.due_at == datetime(2027, 3, 15, 13, 30, tzinfo=UTC)  # EDT: UTC-4, not -5
+    assert run_sweep(now=datetime(2027, 3, 15, 13, 29, tzinfo=UTC)).breached == 0
+    assert run_sweep(now=datetime(2027, 3, 15, 13, 30, tzinfo=UTC)).breached == 1
+
+
+def test_window_on_the_berlin_fall_back_sunday_counts_wall_clock_hours_once(org, policies):
+    from escalations.models import SlaPolicy
+
+    SlaPolicy.objects.filter(state="NEW", source__isnull=True).update(clock="calendar")
+    # 01:30 CEST on 31 October 2027; at 03:00 clocks go back to 02:00 (a 25-hour day).
+    with _at(berlin(2027, 10, 31, 1, 30)):
+        lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+    timer = _timer(lead)
+    assert timer.clock == "calendar"
+    assert timer.due_at - timer.started_at == timedelta(hours=1)  # real time, not wall time
