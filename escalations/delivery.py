@@ -11,12 +11,13 @@ One `deliver_due()` call drains one bounded batch:
    candidates are read with `FOR UPDATE SKIP LOCKED` so workers do not even contend;
 2. check: a stage message whose timer has finished meanwhile, or a message to a rep who is no
    longer active, is marked superseded and not sent;
-3. render and route in this thread, send in a pool of NOTIFY_CONCURRENCY threads (the
-   transports touch no database), and record every outcome from this thread in one
-   transaction: sent (channel, destination, provider id, time) or retry with exponential
-   backoff (a 429 waits its Retry-After) or failed (after NOTIFY_MAX_ATTEMPTS, or at once on a
-   permanent error), each with its audit event. A failed message tells the team's manager
-   (a `delivery_failed` row); a failed `delivery_failed` row tells nobody more.
+3. render and route in this thread and hand each message to a pool of NOTIFY_CONCURRENCY
+   threads as soon as it is ready (the transports touch no database); record each outcome in
+   this thread, in its own short transaction, as it comes back: sent (channel, destination,
+   provider id, time) or retry with exponential backoff (a 429 waits its Retry-After) or
+   failed (after NOTIFY_MAX_ATTEMPTS, or at once on a permanent error), each with its audit
+   event. A failed message tells the team's manager (a `delivery_failed` row); a failed
+   `delivery_failed` row tells nobody more.
 
 A crash after the claim leaves the row `sending` until its lease ends; it is then sent again,
 so a message is sent twice only if the process dies between the provider's answer and the
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
@@ -104,9 +105,7 @@ def deliver_due(
     result.claimed = len(claimed)
     if not claimed:
         return result
-    jobs = _prepare(claimed, now, result)
-    outcomes = _send_all(jobs)
-    _record(outcomes, now, started, result)
+    _deliver(claimed, now, started, result)
     logger.info(result.summary())
     if chain and result.claimed >= limit:
         enqueue_delivery()
@@ -186,7 +185,8 @@ def _stale_reason(row: Notification) -> str:
     return ""
 
 
-def _prepare(claimed: dict[int, int], now: datetime, result: DeliveryResult) -> list[Job]:
+def _prepare(claimed: dict[int, int], now: datetime, result: DeliveryResult):
+    """Yield a job per claimed row, rendered and routed, as soon as it is ready."""
     rows = list(
         Notification.objects.filter(pk__in=list(claimed))
         .select_related(
@@ -214,7 +214,6 @@ def _prepare(claimed: dict[int, int], now: datetime, result: DeliveryResult) -> 
     }
     wanted = set().union(*(messages.context_rep_ids(r) for r in rows))
     names = dict(Rep.objects.filter(pk__in=wanted).values_list("pk", "name")) if wanted else {}
-    jobs = []
     for row in rows:
         attempts = claimed[row.pk]
         if reason := _stale_reason(row):
@@ -249,8 +248,7 @@ def _prepare(claimed: dict[int, int], now: datetime, result: DeliveryResult) -> 
         except Exception as exc:  # one bad row must not stop the batch
             logger.exception("could not prepare notification %s", row.pk)
             job.error = exc
-        jobs.append(job)
-    return jobs
+        yield job
 
 
 # --- 3. send --------------------------------------------------------------------------------------
@@ -266,30 +264,24 @@ def _send_one(job: Job, started: float) -> Outcome:
     return Outcome(job, result=sent, elapsed=time.monotonic() - started)
 
 
-def _send_all(jobs: list[Job]) -> list[Outcome]:
-    started = time.monotonic()
-    workers = min(settings.NOTIFY_CONCURRENCY, len(jobs))
-    if workers <= 1:
-        return [_send_one(job, started) for job in jobs]
+def _deliver(claimed: dict[int, int], now: datetime, started: float, result: DeliveryResult):
+    """Send in a pool as each job is ready; record each outcome as it comes back, in its own
+    short transaction (never one held open across network calls: on SQLite it would hold the
+    write lock, and a crash would lose the records of messages already sent)."""
+    workers = min(settings.NOTIFY_CONCURRENCY, len(claimed))
+    managers: dict[int, Rep | None] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notify") as pool:
-        return list(pool.map(lambda job: _send_one(job, started), jobs))
+        futures = [pool.submit(_send_one, job, started) for job in _prepare(claimed, now, result)]
+        for future in as_completed(futures):
+            outcome = future.result()
+            try:
+                with transaction.atomic():
+                    _record_one(outcome, now, result, managers)
+            except Exception:
+                logger.exception("could not record notification %s", outcome.job.row.pk)
 
 
 # --- 4. record ------------------------------------------------------------------------------------
-
-
-def _record(outcomes: list[Outcome], now: datetime, started: float, result: DeliveryResult):
-    events, notices = [], []
-    managers: dict[int, Rep | None] = {}
-    with transaction.atomic():
-        for outcome in outcomes:
-            try:
-                with transaction.atomic():
-                    _record_one(outcome, now, result, events, notices, managers)
-            except Exception:
-                logger.exception("could not record notification %s", outcome.job.row.pk)
-        log.record_many(events)
-        outbox.add(notices)
 
 
 def _still_mine(job: Job):
@@ -298,7 +290,7 @@ def _still_mine(job: Job):
     )
 
 
-def _record_one(outcome: Outcome, now, result, events, notices, managers) -> None:
+def _record_one(outcome: Outcome, now, result, managers) -> None:
     job, row = outcome.job, outcome.job.row
     at = now + timedelta(seconds=outcome.elapsed)
     channel = getattr(job.transport, "channel", "")
@@ -328,19 +320,8 @@ def _record_one(outcome: Outcome, now, result, events, notices, managers) -> Non
             return
         result.sent += 1
         result.by_channel[channel] = result.by_channel.get(channel, 0) + 1
-        events.append(
-            _event(
-                AuditKind.NOTIFICATION_SENT,
-                row,
-                at,
-                {
-                    **base,
-                    "destination": sent.destination,
-                    "provider_id": sent.provider_id,
-                    "sent_at": at.isoformat(),
-                },
-            )
-        )
+        details = {"destination": sent.destination, "provider_id": sent.provider_id}
+        _audit(AuditKind.NOTIFICATION_SENT, row, at, {**base, **details, "sent_at": at.isoformat()})
         return
 
     error = outcome.error
@@ -377,52 +358,40 @@ def _record_one(outcome: Outcome, now, result, events, notices, managers) -> Non
         return
     result.failed += 1
     logger.warning("notification %s failed for good: %s", row.pk, text)
-    events.append(
-        _event(
-            AuditKind.NOTIFICATION_FAILED,
-            row,
-            at,
-            {
-                **base,
-                "error": text,
-                "permanent": permanent,
-                "failed_at": at.isoformat(),
-            },
-        )
-    )
+    details = {"error": text, "permanent": permanent, "failed_at": at.isoformat()}
+    _audit(AuditKind.NOTIFICATION_FAILED, row, at, {**base, **details})
     if row.kind != MessageKind.DELIVERY_FAILED:
         if row.team_id not in managers:
             managers[row.team_id] = Rep.objects.filter(
                 team_id=row.team_id, role=Role.MANAGER, active=True
             ).first()
-        notices.append(
-            outbox.message(
-                key=f"failed:{row.pk}",
-                kind=MessageKind.DELIVERY_FAILED,
-                persona=Persona.MANAGER,
-                lead=row.lead,
-                now=now,
-                recipient=managers[row.team_id],
-                timer=row.timer,
-                stage=row.stage,
-                context={
-                    "failed_notification_id": row.pk,
-                    "failed_kind": row.kind,
-                    "failed_persona": row.persona,
-                    "failed_recipient": base["recipient"],
-                    "channel": channel,
-                    "destination": destination,
-                    "error": str(error)[:500],
-                    "attempts": job.attempts,
-                    "permanent": permanent,
-                    "transport_down": bool(getattr(error, "transport_down", False)),
-                },
-            )
+        notice = outbox.message(
+            key=f"failed:{row.pk}",
+            kind=MessageKind.DELIVERY_FAILED,
+            persona=Persona.MANAGER,
+            lead=row.lead,
+            now=now,
+            recipient=managers[row.team_id],
+            timer=row.timer,
+            stage=row.stage,
+            context={
+                "failed_notification_id": row.pk,
+                "failed_kind": row.kind,
+                "failed_persona": row.persona,
+                "failed_recipient": base["recipient"],
+                "channel": channel,
+                "destination": destination,
+                "error": str(error)[:500],
+                "attempts": job.attempts,
+                "permanent": permanent,
+                "transport_down": bool(getattr(error, "transport_down", False)),
+            },
         )
+        outbox.add([notice])
 
 
-def _event(kind: str, row: Notification, at: datetime, details: dict):
-    return log.build(
+def _audit(kind: str, row: Notification, at: datetime, details: dict):
+    log.record(
         kind,
         lead=row.lead,
         timer=row.timer,

@@ -37,6 +37,11 @@ class Request:
         return self.path.rsplit("/", 1)[-1]
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default 5 drops SYNs under concurrent clients: 1 s stalls
+
+
 class _FakeServer:
     """A threading HTTP server with a script of replies and a log of requests."""
 
@@ -80,8 +85,7 @@ class _FakeServer:
             def log_message(self, format, *args):  # quiet
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -20,6 +20,7 @@ from escalations.models import MessageKind, Notification, Persona, SlaTimer
 from escalations.sweep import run_sweep
 from leadops import lifecycle
 from tests.conftest import berlin
+from tests.factories import make_lead
 from tests.fakes import Reply
 from tests.notify_fixtures import *  # noqa: F403 (the fixtures)
 from tests.notify_fixtures import DUE_AT, WARN_AT, after, sweep_at
@@ -313,10 +314,10 @@ def test_a_failed_delivery_failed_notice_creates_no_further_notice(slack_on, war
 def test_a_crash_between_claim_and_send_is_sent_exactly_once_after_the_lease(
     slack_on, warning, settings, monkeypatch
 ):
-    def crash(jobs):
+    def crash(job, started):
         raise RuntimeError("worker killed before sending")
 
-    monkeypatch.setattr(delivery, "_send_all", crash)
+    monkeypatch.setattr(delivery, "_send_one", crash)
     with pytest.raises(RuntimeError):
         deliver_due(now=WARN_AT, chain=False)
     monkeypatch.undo()
@@ -395,7 +396,7 @@ def test_superseded_rows_are_never_sent(slack_on, warning, seed_lead, org):
 def test_a_claimed_warning_whose_lead_progressed_meanwhile_is_not_retried(
     slack_on, warning, seed_lead, org, settings, monkeypatch
 ):
-    monkeypatch.setattr(delivery, "_send_all", lambda jobs: 1 / 0)
+    monkeypatch.setattr(delivery, "_send_one", lambda job, started: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         deliver_due(now=WARN_AT, chain=False)
     monkeypatch.undo()
@@ -576,3 +577,71 @@ def test_an_unreachable_slack_is_a_temporary_error(settings, warning):
     row = _row(warning)
     assert row.status == "pending"
     assert "Slack unreachable" in row.last_error
+
+
+# --- several workers at once (PostgreSQL) ---------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_send_each_message_exactly_once(settings, fake_slack, org, policies):
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: real row locks and several connections")
+    settings.SLACK_BOT_TOKEN = "xoxb-test-token"
+    settings.SLACK_API_URL = fake_slack.url
+    settings.NOTIFY_CONCURRENCY = 2
+    fake_slack.latency = 0.01
+    with time_machine.travel(berlin(2026, 3, 2, 9, 0), tick=False):
+        lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+    # Written directly (not through outbox.add) so no on-commit wake-up delivers them first.
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                dedupe_key=f"test:workers:{n}",
+                kind=MessageKind.REASSIGNED_TEAM,
+                persona=Persona.MANAGER,
+                lead=lead,
+                team=org.berlin_team,
+                next_attempt_at=WARN_AT,
+                created_at=WARN_AT,
+            )
+            for n in range(60)
+        ]
+    )
+    errors = []
+
+    def worker():
+        try:
+            while deliver_due(now=WARN_AT, limit=7, chain=False).claimed:
+                pass
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    ids = [
+        json.loads(p["blocks"][-1]["elements"][0]["value"])["notification_id"]
+        for p in fake_slack.delivered
+    ]
+    assert len(ids) == len(set(ids)) == 60
+    assert Notification.objects.filter(status="sent").count() == 60
+    assert AuditEvent.objects.filter(kind="notification_sent").count() == 60
+
+
+def test_the_fake_slack_answers_auth_test_for_slack_clients(fake_slack):
+    from slack_sdk import WebClient
+
+    response = WebClient(token="xoxb-test", base_url=fake_slack.url).auth_test()
+    assert response["ok"] is True
+    assert response["user_id"] == "UBOT"

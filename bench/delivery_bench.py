@@ -1,0 +1,239 @@
+"""Benchmark of outbox delivery: messages per second through the real delivery path (claim with
+compare-and-set, render Block Kit, send in NOTIFY_CONCURRENCY threads, record + audit) against a
+fake Slack Web API on 127.0.0.1 (in a process of its own) that answers every request after a
+fixed latency.
+
+    .venv/bin/python -m bench.delivery_bench [--messages 1000] [--concurrency 8]
+                                             [--latency-ms 50] [--batch-size 50]
+
+It runs inside a configured Django with a migrated database: called from `manage.py bench
+delivery`, or as a module (then DJANGO_SETTINGS_MODULE, default `leadops.settings`, and the
+database it names; run `manage.py migrate` first). It creates its own market, team, reps, policy,
+leads, timers and outbox rows, and everything it writes — audit events included, which are
+append-only and could not be deleted — is in one transaction rolled back at the end, so the
+database is left as it was. (Inside that transaction delivery's commits are savepoints, so the
+figure leaves out one commit per batch of NOTIFY_BATCH_SIZE messages. On SQLite the transaction
+holds the write lock for the run: other writers wait.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import sys
+import time
+import uuid
+from datetime import timedelta
+
+
+def _setup_django() -> None:
+    from django.apps import apps
+
+    if not apps.ready:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadops.settings")
+        import django
+
+        django.setup()
+
+
+def _parse(argv):
+    from django.conf import settings
+
+    parser = argparse.ArgumentParser(prog="delivery_bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--messages", type=int, default=1000, help="outbox rows to deliver")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=settings.NOTIFY_CONCURRENCY,
+        help="sending threads (default: NOTIFY_CONCURRENCY)",
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=50.0, help="fake Slack latency per request"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=settings.NOTIFY_BATCH_SIZE,
+        help="rows per deliver_due call (default: NOTIFY_BATCH_SIZE)",
+    )
+    args = parser.parse_args(argv)
+    if min(args.messages, args.concurrency, args.batch_size) < 1 or args.latency_ms < 0:
+        parser.error("counts must be positive and the latency not negative")
+    return args
+
+
+def _populate(count: int, now):
+    """A throwaway market open around the clock, a team of ten reps, a 4 h policy, `count`
+    leads with running timers and one due warning each."""
+    from escalations import timers
+    from escalations.models import MessageKind, Notification, Persona, SlaPolicy, Stage
+    from leadops.models import Lead, LeadState, Source
+    from teams.models import Market, Rep, Role, Team
+
+    tag = uuid.uuid4().hex[:6]
+    market = Market.objects.create(
+        code=f"B{tag}",
+        name=f"Bench {tag}",
+        timezone="Europe/Berlin",
+        hours={day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+    )
+    team = Team.objects.create(
+        slug=f"bench-{tag}", name=f"Bench team {tag}", market=market, slack_channel_id=f"CB{tag}"
+    )
+    Rep.objects.create(
+        name="Bench Manager",
+        email=f"manager-{tag}@bench.invalid",
+        team=team,
+        role=Role.MANAGER,
+        slack_user_id=f"UBM{tag}",
+    )
+    reps = [
+        Rep.objects.create(
+            name=f"Bench Rep {n}",
+            email=f"rep{n}-{tag}@bench.invalid",
+            team=team,
+            slack_user_id=f"UB{n}{tag}",
+            capacity=count,
+        )
+        for n in range(10)
+    ]
+    source, _ = Source.objects.get_or_create(code="bench", defaults={"name": "Benchmark"})
+    SlaPolicy.objects.create(state=LeadState.NEW, market=market, window="4h")
+    started = now - timedelta(hours=3, minutes=12)
+    leads = Lead.objects.bulk_create(
+        [
+            Lead(
+                name=f"Bench Lead {n}",
+                company=f"Company {n % 97}",
+                phone="+49 30 1234567",
+                market=market,
+                source=source,
+                team=team,
+                owner=reps[n % len(reps)],
+                state=LeadState.NEW,
+                state_entered_at=started,
+                created_at=started,
+            )
+            for n in range(count)
+        ],
+        batch_size=500,
+    )
+    rows = []
+    for n, lead in enumerate(leads):
+        timer = timers.start_timer(lead, now=started)
+        rows.append(
+            Notification(
+                dedupe_key=f"bench:{tag}:{n}",
+                kind=MessageKind.WARNING,
+                persona=Persona.OWNER,
+                lead=lead,
+                team=team,
+                timer=timer,
+                stage=Stage.WARNED,
+                recipient=lead.owner,
+                next_attempt_at=now,
+                created_at=now,
+                context={
+                    "stage": Stage.WARNED,
+                    "fired_at": now.isoformat(),
+                    "stage_due_at": timer.warn_at.isoformat(),
+                    "due_at": timer.due_at.isoformat(),
+                    "elapsed_seconds": int((now - started).total_seconds()),
+                    "window": timer.window,
+                    "state": lead.state,
+                    "owner_id": lead.owner_id,
+                },
+            )
+        )
+    Notification.objects.bulk_create(rows, batch_size=500)
+
+
+def _serve_fake_slack(latency: float, pipe) -> None:
+    """The fake Slack in its own process, as the real one is: its parsing and JSON must not
+    compete with delivery for this process's GIL. Sends its port, then the number of messages
+    received once told to stop."""
+    from tests.fakes import FakeSlack
+
+    with FakeSlack(latency=latency) as fake:
+        pipe.send(fake.port)
+        pipe.recv()
+        pipe.send(len(fake.delivered))
+
+
+class _FakeSlackProcess:
+    def __init__(self, latency: float):
+        context = multiprocessing.get_context("spawn")
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve_fake_slack, args=(latency, child), daemon=True
+        )
+        self.delivered = 0
+
+    def __enter__(self):
+        self._process.start()
+        self.url = f"http://127.0.0.1:{self._pipe.recv()}/api/"
+        return self
+
+    def __exit__(self, *exc):
+        self._pipe.send("stop")
+        self.delivered = self._pipe.recv()
+        self._process.join(timeout=10)
+
+
+def main(argv=None) -> int:
+    _setup_django()
+    from django.db import connection, transaction
+    from django.test.utils import override_settings
+    from django.utils import timezone
+
+    from escalations.delivery import deliver_due
+
+    args = _parse(argv)
+    logging.getLogger("escalations").setLevel(logging.WARNING)
+    now = timezone.now()
+    fake = _FakeSlackProcess(latency=args.latency_ms / 1000)
+    with (
+        fake,
+        override_settings(
+            SLACK_BOT_TOKEN="xoxb-bench",
+            SLACK_API_URL=fake.url,
+            TEAMS_ENABLED=False,
+            EMAIL_ENABLED=False,
+            NOTIFY_CONCURRENCY=args.concurrency,
+            NOTIFY_BATCH_SIZE=args.batch_size,
+        ),
+        transaction.atomic(),
+    ):
+        setup_started = time.perf_counter()
+        _populate(args.messages, now)
+        setup_seconds = time.perf_counter() - setup_started
+        sent = failed = calls = 0
+        started = time.perf_counter()
+        while True:
+            result = deliver_due(now=now, chain=False)
+            if not result.claimed:
+                break
+            calls += 1
+            sent += result.sent
+            failed += result.failed + result.retrying
+        elapsed = time.perf_counter() - started
+        transaction.set_rollback(True)  # leave the database as it was
+    delivered = fake.delivered
+
+    rate = sent / elapsed if elapsed else 0.0
+    print(
+        f"delivery: {sent:,} messages in {elapsed:.1f} s = {rate:,.0f} msg/s "
+        f"(concurrency {args.concurrency}, fake Slack {args.latency_ms:g} ms)"
+    )
+    print(
+        f"  {calls} batches of up to {args.batch_size}, {failed} not sent, "
+        f"{delivered:,} received by the fake server; {connection.vendor}; "
+        f"setup {setup_seconds:.1f} s (rolled back)"
+    )
+    return 0 if sent == args.messages == delivered else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
