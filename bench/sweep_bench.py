@@ -22,6 +22,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
     p.add_argument("--profile", action="store_true", help="print a profile of the due sweep")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="sweep processes running at once (each its own connection)",
+    )
     return p
 
 
@@ -87,6 +93,9 @@ def _run(args) -> None:
         f"{sorted(timings)[2] * 1000:.1f} ms median of 5, {counter.count} queries"
     )
 
+    if args.workers > 1:
+        _parallel(args)
+        return
     counter.count = 0
     profiler = None
     if args.profile:
@@ -108,4 +117,40 @@ def _run(args) -> None:
         f"  due sweep: {fired:,} escalations in {busy.seconds:.2f} s = {rate:,.0f} /s; "
         f"{counter.count} queries = {counter.count / max(fired, 1):.3f} per escalation "
         f"({result.batches} batches)"
+    )
+
+
+def _sweep_until_done(batch_size: int) -> tuple[int, int]:
+    from django.db import connections
+
+    from escalations.sweep import run_sweep
+
+    fired = batches = 0
+    try:
+        while True:
+            result = run_sweep(now=NOW, batch_size=batch_size, max_batches=10**6)
+            fired += result.warned + result.breached
+            batches += result.batches
+            if not result.claimed:
+                return fired, batches
+    finally:
+        connections.close_all()
+
+
+def _parallel(args) -> None:
+    """N sweep processes at once: SKIP LOCKED hands each its own rows."""
+    import multiprocessing
+
+    from django.db import connections
+
+    connections.close_all()  # children open their own connections
+    context = multiprocessing.get_context("fork")
+    with context.Pool(args.workers) as pool, Stopwatch() as busy:
+        results = pool.map(_sweep_until_done, [args.batch_size] * args.workers)
+    fired = sum(f for f, _ in results)
+    assert fired == args.due, results
+    print(
+        f"  due sweep with {args.workers} processes: {fired:,} escalations in "
+        f"{busy.seconds:.2f} s = {fired / busy.seconds:,.0f} /s "
+        f"(per process: {', '.join(f'{f:,}' for f, _ in results)})"
     )

@@ -59,9 +59,13 @@ class SweepResult:
 
 
 def run_sweep(
-    now: datetime | None = None, batch_size: int | None = None, max_batches: int | None = None
+    now: datetime | None = None,
+    batch_size: int | None = None,
+    max_batches: int | None = None,
+    on_full_batch=None,
 ) -> SweepResult:
-    """Fire everything due at `now` (default: the current time). Safe to run concurrently."""
+    """Fire everything due at `now` (default: the current time). Safe to run concurrently.
+    `on_full_batch` is called once after the first full batch (a backlog: time to fan out)."""
     now = now or timezone.now()
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
     max_batches = max_batches or settings.SWEEP_MAX_BATCHES
@@ -77,6 +81,8 @@ def run_sweep(
             _process_batch(batch, now, result, correlation_id)
         if len(batch) < batch_size:
             break
+        if on_full_batch is not None and result.batches == 1:
+            on_full_batch()
     if result.claimed:
         logger.info("%s [%s]", result.summary(), correlation_id)
     return result

@@ -56,8 +56,56 @@ def test_redis_broker_carries_a_task_round_trip():
     try:
         broker.enqueue(SignedPackage.dumps({"id": "t1", "func": "escalations.tasks.sweep"}))
         assert broker.queue_size() == 1
-        (task_id, payload), = broker.dequeue()
+        ((task_id, payload),) = broker.dequeue()
         assert SignedPackage.loads(payload)["func"] == "escalations.tasks.sweep"
         broker.acknowledge(task_id)
     finally:
         broker.delete_queue()
+
+
+def _due_leads(org, n):
+    with time_machine.travel(berlin(2026, 12, 2, 10, 0), tick=False):
+        for i in range(n):
+            make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena, name=f"L{i}")
+
+
+def test_sweep_task_asks_other_workers_to_help_when_a_backlog_shows(
+    org, policies, settings, monkeypatch
+):
+    from escalations import tasks
+
+    settings.SWEEP_BATCH_SIZE = 2
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 3}
+    queued = []
+    monkeypatch.setattr(tasks, "_enqueue_sweep", lambda helpers: queued.append(helpers))
+    _due_leads(org, 5)
+    with time_machine.travel(berlin(2026, 12, 2, 10, 50), tick=False):
+        summary = tasks.sweep()
+    assert summary.startswith("sweep: 5 warned")
+    assert queued == [0, 0]  # two helpers, who will not fan out themselves
+
+
+def test_quiet_sweep_task_asks_nobody(org, policies, monkeypatch):
+    from escalations import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks, "_enqueue_sweep", lambda helpers: queued.append(helpers))
+    _due_leads(org, 3)
+    with time_machine.travel(berlin(2026, 12, 2, 10, 50), tick=False):
+        tasks.sweep()
+    assert queued == []
+
+
+def test_sweep_task_that_stops_at_its_cap_queues_its_continuation(
+    org, policies, settings, monkeypatch
+):
+    from escalations import tasks
+
+    settings.SWEEP_BATCH_SIZE = 2
+    settings.SWEEP_MAX_BATCHES = 1
+    queued = []
+    monkeypatch.setattr(tasks, "_enqueue_sweep", lambda helpers: queued.append(helpers))
+    _due_leads(org, 5)
+    with time_machine.travel(berlin(2026, 12, 2, 10, 50), tick=False):
+        assert tasks.sweep(helpers=0).startswith("sweep: 2 warned")
+    assert queued == [0]
