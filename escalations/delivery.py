@@ -254,9 +254,24 @@ def _prepare(claimed: dict[int, int], now: datetime, result: DeliveryResult):
 # --- 3. send --------------------------------------------------------------------------------------
 
 
+class LeaseRunningOut(transports.TemporaryError):
+    """Not sent: too little of the lease was left to start a send (another worker could claim
+    the row mid-send and send it too). Back to pending at once, without using up an attempt."""
+
+    def __init__(self):
+        super().__init__("not sent: the lease was running out", retry_after=0, rate_limited=True)
+
+
+def _too_late(elapsed: float) -> bool:
+    lease = settings.NOTIFY_LEASE_SECONDS
+    return elapsed > lease - min(2 * transports.HTTP_TIMEOUT_SECONDS, lease / 2)
+
+
 def _send_one(job: Job, started: float) -> Outcome:
     if job.error is not None:
         return Outcome(job, error=job.error, elapsed=time.monotonic() - started)
+    if _too_late(time.monotonic() - started):
+        return Outcome(job, error=LeaseRunningOut(), elapsed=time.monotonic() - started)
     try:
         sent = job.transport.send(job.message)
     except Exception as exc:

@@ -33,7 +33,7 @@ def _refusal(request, status: int, title: str, text: str):
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def lead_page(request, token: str):
     try:
         rep_id, lead_id = links.read_token(token)

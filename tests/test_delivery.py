@@ -645,3 +645,18 @@ def test_the_fake_slack_answers_auth_test_for_slack_clients(fake_slack):
     response = WebClient(token="xoxb-test", base_url=fake_slack.url).auth_test()
     assert response["ok"] is True
     assert response["user_id"] == "UBOT"
+
+
+def test_a_send_is_not_started_when_the_lease_is_running_out(slack_on, seed_lead, settings):
+    settings.NOTIFY_LEASE_SECONDS = 5  # sends may start during the first 2.5 s only
+    settings.NOTIFY_CONCURRENCY = 1
+    slack_on.latency = 0.7
+    rows = [_extra_row(seed_lead, f"test:lease:{n}", now=WARN_AT) for n in range(5)]
+
+    result = deliver_due(now=WARN_AT, chain=False)
+
+    assert (result.sent, result.retrying) == (4, 1)
+    late = _row(rows[-1])
+    assert (late.status, late.attempts, late.next_attempt_at) == ("pending", 0, WARN_AT)
+    assert "lease was running out" in late.last_error
+    assert len(slack_on.posts) == 4

@@ -203,3 +203,10 @@ def test_a_link_to_a_deleted_lead_is_404(client, org, policies, at_warn_time):
     path = _path(org.lena, lead)
     Lead.objects.filter(pk=lead.pk).delete()
     assert client.get(path).status_code == 404
+
+
+def test_a_head_request_from_a_link_scanner_changes_nothing(client, seed_lead, org, at_warn_time):
+    before = _snapshot(seed_lead)
+    assert client.head(_path(org.lena, seed_lead)).status_code == 200
+    assert client.put(_path(org.lena, seed_lead)).status_code == 405
+    assert _snapshot(seed_lead) == before
