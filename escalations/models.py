@@ -222,6 +222,8 @@ class SlaTimer(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = "SLA timer"
+        verbose_name_plural = "SLA timers"
         ordering = ["-started_at"]
         constraints = [
             models.UniqueConstraint(

@@ -432,6 +432,11 @@ def reassign_lead(
     if cause not in ReassignmentCause.values:
         raise ReassignError(f"unknown cause {cause!r}")
     with transaction.atomic():
+        locked = _lock_lead(lead)  # the sweep and other users race this lead
+        if locked is None:
+            raise ReassignError("the lead does not exist any more")
+        for f in Lead._meta.concrete_fields:
+            setattr(lead, f.attname, getattr(locked, f.attname))
         if lead.owner_id == to_rep.pk:
             raise ReassignError(f"{to_rep} already owns this lead")
         if to_rep.team_id != lead.team_id:

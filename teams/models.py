@@ -127,6 +127,18 @@ class Team(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        super().clean()
+        if self.pk and self.market_id:
+            before = Team.objects.filter(pk=self.pk).values_list("market_id", flat=True).first()
+            if before is not None and before != self.market_id and self.leads.exists():
+                raise ValidationError(
+                    {
+                        "market": "This team has leads in its market; moving it would put them "
+                        "across markets. Create a new team instead."
+                    }
+                )
+
 
 class Role(models.TextChoices):
     REP = "rep", "Rep"
