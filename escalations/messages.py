@@ -306,6 +306,8 @@ def _candidates_summary(entries, limit: int = 5) -> str:
 
 
 def _warning(f: Facts) -> Spec:
+    if f.notification.persona == Persona.MANAGER:  # the sweep warns the manager of unowned leads
+        return Spec("SLA warning", "Nobody owns this lead: assign it before the breach.", True)
     return Spec(
         "SLA warning",
         "Log a call or an email as soon as you reach out: that stops the clock.",

@@ -332,3 +332,16 @@ def test_the_email_has_a_subject_text_and_html_with_a_call_link(warning):
 )
 def test_durations_read_naturally(seconds, text):
     assert duration(timedelta(seconds=seconds)) == text
+
+
+def test_a_warning_about_an_unowned_lead_asks_the_manager_to_assign_it(org, policies):
+    with time_machine.travel(berlin(2026, 3, 2, 9, 0), tick=False):
+        lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+    lead.owner = None
+    lead.save()
+    message = render(
+        _row(lead, MessageKind.WARNING, Persona.MANAGER, org.katrin), now=berlin(2026, 3, 2, 9, 48)
+    )
+    assert message.intro == "Nobody owns this lead: assign it before the breach."
+    assert dict(message.facts)["Owner"] == "nobody"
+    assert "Owner: nobody." in message.text
