@@ -80,8 +80,14 @@ def add(rows: list) -> None:
     fields = [f.attname for f in Notification._meta.concrete_fields if not f.primary_key]
     rows = [r if isinstance(r, dict) else {n: getattr(r, n) for n in fields} for r in rows]
     insert_rows(Notification, rows, ignore_conflicts=True)
-    if any(row["status"] == NotificationStatus.PENDING for row in rows):
+    if any(row["status"] == NotificationStatus.PENDING for row in rows) and not _wake_queued():
         transaction.on_commit(_wake_delivery)
+
+
+def _wake_queued() -> bool:
+    """One wake-up per transaction is enough, however many steps wrote to the outbox."""
+    pending = getattr(transaction.get_connection(), "run_on_commit", [])
+    return any(entry[1] is _wake_delivery for entry in pending)
 
 
 def _wake_delivery() -> None:

@@ -467,3 +467,13 @@ def test_window_on_the_berlin_fall_back_sunday_counts_wall_clock_hours_once(org,
     timer = _timer(lead)
     assert timer.clock == "calendar"
     assert timer.due_at - timer.started_at == timedelta(hours=1)  # real time, not wall time
+
+
+def test_one_sweep_batch_wakes_delivery_once(org, policies, django_capture_on_commit_callbacks):
+    with _at(berlin(2026, 12, 2, 10, 0)):
+        for i in range(3):
+            make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena, name=f"L{i}")
+    with django_capture_on_commit_callbacks() as callbacks, _at(berlin(2026, 12, 2, 11, 30)):
+        result = run_sweep()
+    assert result.reassigned == 3
+    assert len(callbacks) == 1
