@@ -26,10 +26,10 @@ record, a small window."""
 from __future__ import annotations
 
 import logging
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from time import monotonic
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -99,7 +99,7 @@ def deliver_due(
         chain = now is None
     now = (now or timezone.now()).astimezone(UTC)
     limit = limit or settings.NOTIFY_BATCH_SIZE
-    started = time.monotonic()
+    started = monotonic()
     result = DeliveryResult()
     claimed = claim(now, limit)
     result.claimed = len(claimed)
@@ -269,14 +269,14 @@ def _too_late(elapsed: float) -> bool:
 
 def _send_one(job: Job, started: float) -> Outcome:
     if job.error is not None:
-        return Outcome(job, error=job.error, elapsed=time.monotonic() - started)
-    if _too_late(time.monotonic() - started):
-        return Outcome(job, error=LeaseRunningOut(), elapsed=time.monotonic() - started)
+        return Outcome(job, error=job.error, elapsed=monotonic() - started)
+    if _too_late(monotonic() - started):
+        return Outcome(job, error=LeaseRunningOut(), elapsed=monotonic() - started)
     try:
         sent = job.transport.send(job.message)
     except Exception as exc:
-        return Outcome(job, error=exc, elapsed=time.monotonic() - started)
-    return Outcome(job, result=sent, elapsed=time.monotonic() - started)
+        return Outcome(job, error=exc, elapsed=monotonic() - started)
+    return Outcome(job, result=sent, elapsed=monotonic() - started)
 
 
 def _deliver(claimed: dict[int, int], now: datetime, started: float, result: DeliveryResult):

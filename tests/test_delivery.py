@@ -371,13 +371,13 @@ def test_a_full_batch_in_the_task_queues_the_rest(channels_off, seed_lead, monke
 
 def test_sends_run_concurrently(slack_on, seed_lead, settings):
     settings.NOTIFY_CONCURRENCY = 4
-    slack_on.latency = 0.3
+    slack_on.latency = 0.5
     for n in range(4):
         _extra_row(seed_lead, f"test:concurrent:{n}", now=WARN_AT)
 
     started = time.monotonic()
     assert deliver_due(now=WARN_AT, chain=False).sent == 4
-    assert time.monotonic() - started < 1.0  # one after the other would take 1.2 s
+    assert time.monotonic() - started < 1.5  # one after the other would take 2 s
     assert len(slack_on.delivered) == 4
 
 
@@ -647,16 +647,27 @@ def test_the_fake_slack_answers_auth_test_for_slack_clients(fake_slack):
     assert response["user_id"] == "UBOT"
 
 
-def test_a_send_is_not_started_when_the_lease_is_running_out(slack_on, seed_lead, settings):
+def test_a_send_is_not_started_when_the_lease_is_running_out(
+    slack_on, seed_lead, settings, monkeypatch
+):
     settings.NOTIFY_LEASE_SECONDS = 5  # sends may start during the first 2.5 s only
     settings.NOTIFY_CONCURRENCY = 1
-    slack_on.latency = 0.7
+    clock = [1000.0]
+    monkeypatch.setattr(delivery, "monotonic", lambda: clock[0])
+    real_send = delivery.transports.SlackTransport.send
+
+    def slow_send(self, message):  # each send takes one second on the fake clock
+        clock[0] += 1.0
+        return real_send(self, message)
+
+    monkeypatch.setattr(delivery.transports.SlackTransport, "send", slow_send)
     rows = [_extra_row(seed_lead, f"test:lease:{n}", now=WARN_AT) for n in range(5)]
 
     result = deliver_due(now=WARN_AT, chain=False)
 
-    assert (result.sent, result.retrying) == (4, 1)
-    late = _row(rows[-1])
-    assert (late.status, late.attempts, late.next_attempt_at) == ("pending", 0, WARN_AT)
-    assert "lease was running out" in late.last_error
-    assert len(slack_on.posts) == 4
+    assert (result.sent, result.retrying) == (3, 2)  # started at 0, 1 and 2 s; not at 3 and 4
+    for late in rows[3:]:
+        late.refresh_from_db()
+        assert (late.status, late.attempts, late.next_attempt_at) == ("pending", 0, WARN_AT)
+        assert "lease was running out" in late.last_error
+    assert len(slack_on.posts) == 3
