@@ -28,14 +28,27 @@ def throwaway_database(keep: bool = False):
 
 
 class QueryCounter:
-    """Counts statements sent to the database (cheaper than capturing them)."""
+    """Counts statements sent to the database (cheaper than capturing them); with `timed`, also
+    keeps the slowest ones (`slowest()`), to see where database time goes."""
 
-    def __init__(self):
+    def __init__(self, timed: bool = False):
         self.count = 0
+        self.timed = timed
+        self.times: dict[str, list[float]] = {}
 
     def __call__(self, execute, sql, params, many, context):
         self.count += 1
-        return execute(sql, params, many, context)
+        if not self.timed:
+            return execute(sql, params, many, context)
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            self.times.setdefault(sql[:90], []).append(time.perf_counter() - started)
+
+    def slowest(self, n: int = 12) -> list[str]:
+        rows = sorted(self.times.items(), key=lambda item: -sum(item[1]))[:n]
+        return [f"{sum(t) * 1000:8.1f} ms {len(t):5d}x  {sql}" for sql, t in rows]
 
     @contextlib.contextmanager
     def counting(self):

@@ -24,7 +24,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--teams", type=int, default=50)
     p.add_argument("--leads", type=int, default=2000, help="leads due for reassignment")
     p.add_argument("--batch-size", type=int, default=500)
-    p.add_argument("--profile", action="store_true")
+    p.add_argument("--profile", action="store_true", help="print a profile of the sweep")
+    p.add_argument("--queries", action="store_true", help="print the slowest statements")
     return p
 
 
@@ -125,7 +126,7 @@ def _run(args) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
-    counter = QueryCounter()
+    counter = QueryCounter(timed=args.queries)
     profiler = None
     if args.profile:
         import cProfile
@@ -140,8 +141,10 @@ def _run(args) -> None:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     assert result.reassigned == args.leads, result.summary()
+    for line in counter.slowest() if args.queries else []:
+        print(line)
     rate = result.reassigned / watch.seconds
     print(
         f"  {result.reassigned:,} reassignments in {watch.seconds:.2f} s = {rate:,.0f} /s; "
-        f"{counter.count / result.reassigned:.1f} queries per reassignment"
+        f"{counter.count} queries in {result.batches} batches of up to {args.batch_size}"
     )

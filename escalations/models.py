@@ -242,7 +242,13 @@ class SlaTimer(models.Model):
                 fields=["policy"], condition=Q(completed_at__isnull=True), name="timer_open_policy"
             ),
             models.Index(fields=["lead", "started_at"], name="timer_lead_started"),
-            models.Index(fields=["completed_at"], name="timer_completed"),
+            # For reports on finished timers; partial so that SQLite's planner never picks it
+            # for the sweep's "open and due" query (it would scan every open timer).
+            models.Index(
+                fields=["completed_at"],
+                condition=Q(completed_at__isnull=False),
+                name="timer_completed",
+            ),
         ]
 
     def __str__(self) -> str:

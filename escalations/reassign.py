@@ -91,11 +91,18 @@ def load_pool(leads, now: datetime, *, known_rep_ids=(), lock: bool = True) -> P
 
     team_ids = {lead.team_id for lead in leads}
     known = set(known_rep_ids) | {lead.owner_id for lead in leads if lead.owner_id}
-    reps = list(
-        Rep.objects.filter(Q(team_id__in=team_ids) | Q(pk__in=known))
-        .select_related("team__market")
-        .order_by("pk")
-    )
+    from teams.models import Market, Team
+
+    reps = list(Rep.objects.filter(Q(team_id__in=team_ids) | Q(pk__in=known)).order_by("pk"))
+    # Teams and markets are few: one instance each, shared by their reps (cheaper than a join).
+    teams = Team.objects.in_bulk({r.team_id for r in reps})
+    markets = Market.objects.in_bulk({t.market_id for t in teams.values()})
+    team_market = Team._meta.get_field("market").set_cached_value
+    rep_team = Rep._meta.get_field("team").set_cached_value
+    for team in teams.values():
+        team_market(team, markets[team.market_id])
+    for rep in reps:
+        rep_team(rep, teams[rep.team_id])
     on_pto = reps_on_time_off([r.pk for r in reps if r.team_id in team_ids], now)
     unavailable = {}
     for rep in reps:
@@ -245,7 +252,7 @@ def _apply_moves(
     old timers completed and fresh windows for the new owners, audit events, outbox rows.
     A constant number of statements however many moves (the sweep passes a whole batch)."""
     from escalations.policies import current_thresholds, resolve_many
-    from leadops.bulk import update_by_pk
+    from leadops.bulk import insert_instances, update_by_pk
 
     if not moves:
         return []
@@ -261,25 +268,24 @@ def _apply_moves(
         ]
     Lead.history.bulk_history_create([m.lead for m in moves], update=True, default_date=now)
     Rep.objects.filter(pk__in={m.to_rep.pk for m in moves}).update(last_assigned_at=now)
-    reassignments = Reassignment.objects.bulk_create(
-        [
-            Reassignment(
-                lead=m.lead,
-                timer=m.timer,
-                state=m.lead.state,
-                from_rep=from_reps[m.lead.pk],
-                to_rep=m.to_rep,
-                cause=cause,
-                policy_id_used=m.timer.policy_id if m.timer else None,
-                policy_version=m.timer.policy_version if m.timer else None,
-                at=now,
-                actor_user=who.user,
-                actor_name=who.name[:150],
-                candidates=m.search.considered if m.search else [],
-            )
-            for m in moves
-        ]
-    )
+    reassignments = [
+        Reassignment(
+            lead=m.lead,
+            timer=m.timer,
+            state=m.lead.state,
+            from_rep=from_reps[m.lead.pk],
+            to_rep=m.to_rep,
+            cause=cause,
+            policy_id_used=m.timer.policy_id if m.timer else None,
+            policy_version=m.timer.policy_version if m.timer else None,
+            at=now,
+            actor_user=who.user,
+            actor_name=who.name[:150],
+            candidates=m.search.considered if m.search else [],
+        )
+        for m in moves
+    ]
+    insert_instances(Reassignment, reassignments)
     # The old timers end (a paused one through the careful path); fresh windows start.
     elapsed = {}
     running = []
@@ -319,7 +325,7 @@ def _apply_moves(
                 + (1 if cause == ReassignmentCause.SLA else 0),
             }
         fresh[m.lead.pk] = timers.plan_timer(m.lead, policy, thresholds, now=now, **episode)
-    SlaTimer.objects.bulk_create(list(fresh.values()))
+    insert_instances(SlaTimer, list(fresh.values()))
     # The audit trail and the messages.
     kind = (
         AuditKind.SLA_BREACH_AUTO_REASSIGN

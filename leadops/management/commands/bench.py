@@ -1,6 +1,8 @@
 """`manage.py bench calendar|sweep|reassign|delivery [options]`: benchmarks that print numbers.
 
-Each runs in a throwaway database where it needs one; the app's own data is never touched."""
+`sweep` and `reassign` build their data in a throwaway database (test_<name>, or a SQLite
+file); `delivery` builds its rows in one transaction and rolls it back; `calendar` needs none.
+The app's own data is never touched."""
 
 import importlib
 
@@ -33,4 +35,6 @@ class Command(BaseCommand):
             module = importlib.import_module(BENCHES[name])
         except ImportError as exc:
             raise CommandError(f"benchmark {name!r} is not available: {exc}") from None
-        module.main(getattr(self, "_rest", rest))
+        code = module.main(getattr(self, "_rest", rest))
+        if code:
+            raise CommandError(f"benchmark {name!r} failed (exit {code})")
