@@ -22,6 +22,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
     p.add_argument("--profile", action="store_true", help="print a profile of the due sweep")
+    p.add_argument("--queries", action="store_true", help="print the slowest statements")
     p.add_argument(
         "--workers",
         type=int,
@@ -96,7 +97,7 @@ def _run(args) -> None:
     if args.workers > 1:
         _parallel(args)
         return
-    counter.count = 0
+    counter = QueryCounter(timed=args.queries)
     profiler = None
     if args.profile:
         import cProfile
@@ -109,9 +110,11 @@ def _run(args) -> None:
         import pstats
 
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(35)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     fired = result.warned + result.breached
     assert fired == args.due, result.summary()
+    for line in counter.slowest() if args.queries else []:
+        print(line)
     rate = fired / busy.seconds if busy.seconds else float("inf")
     print(
         f"  due sweep: {fired:,} escalations in {busy.seconds:.2f} s = {rate:,.0f} /s; "

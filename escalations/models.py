@@ -184,7 +184,11 @@ class SlaTimer(models.Model):
     to find work: the next instant something is due (NULL when nothing is: paused without a
     resume time, or finished)."""
 
-    lead = models.ForeignKey("leadops.Lead", on_delete=models.CASCADE, related_name="timers")
+    # No single-column index on lead: the indexes below start with it, and every index is
+    # rewritten on each stage update (no HOT updates: next_fire_at is indexed).
+    lead = models.ForeignKey(
+        "leadops.Lead", on_delete=models.CASCADE, related_name="timers", db_index=False
+    )
     state = models.CharField(max_length=12, choices=LeadState.choices)
     owner = models.ForeignKey(
         "teams.Rep", null=True, blank=True, on_delete=models.PROTECT, related_name="timers"
@@ -237,9 +241,6 @@ class SlaTimer(models.Model):
                 fields=["next_fire_at"],
                 condition=Q(completed_at__isnull=True),
                 name="timer_due_open",
-            ),
-            models.Index(
-                fields=["policy"], condition=Q(completed_at__isnull=True), name="timer_open_policy"
             ),
             models.Index(fields=["lead", "started_at"], name="timer_lead_started"),
             # For reports on finished timers; partial so that SQLite's planner never picks it
@@ -347,9 +348,17 @@ class Notification(models.Model):
     dedupe_key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=20, choices=MessageKind.choices)
     persona = models.CharField(max_length=12, choices=Persona.choices)
-    lead = models.ForeignKey("leadops.Lead", on_delete=models.CASCADE, related_name="notifications")
+    # Covered by the (lead, created_at) and (timer, status) indexes below.
+    lead = models.ForeignKey(
+        "leadops.Lead", on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
     timer = models.ForeignKey(
-        SlaTimer, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications"
+        SlaTimer,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notifications",
+        db_index=False,
     )
     stage = models.CharField(max_length=12, blank=True)
     recipient = models.ForeignKey(
