@@ -35,11 +35,12 @@ def message_values(
     stage: str = "",
     context: dict | None = None,
     superseded: bool = False,
+    release=None,
 ) -> dict:
     """The columns of one outbox row. `key` makes it unique: once per (timer, stage, persona)."""
     next_attempt_at = now
     if recipient is not None and persona in REP_PERSONAS and not superseded:
-        next_attempt_at = release_time(recipient, now)
+        next_attempt_at = (release or release_time)(recipient, now)
     return {
         "dedupe_key": key[:200],
         "kind": kind,

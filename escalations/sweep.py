@@ -89,7 +89,8 @@ def run_sweep(
 
 
 # What the warn/breach pass reads; the rare per-lead pass reloads the whole row. Fewer columns
-# (timestamps above all) make building a batch of 500 several times cheaper.
+# (timestamps above all) make building a batch of 500 several times cheaper. `next_fire_at` is
+# only ever written here. Owners are loaded once each (`_attach_org`), not once per row.
 CLAIM_FIELDS = (
     "lead_id",
     "state",
@@ -103,7 +104,6 @@ CLAIM_FIELDS = (
     "due_at",
     "reassign_at",
     "stage",
-    "next_fire_at",
     "running_since",
     "consumed",
     "paused_at",
@@ -118,19 +118,17 @@ CLAIM_FIELDS = (
     "lead__team_id",
     "lead__owner_id",
     "lead__state",
-    "lead__owner__name",
-    "lead__owner__team_id",
-    "lead__owner__hours",
-    "lead__owner__timezone",
-    "lead__owner__active",
 )
+
+
+OWNER_FIELDS = ("name", "team_id", "hours", "timezone", "active")
 
 
 def _claim(now: datetime, batch_size: int) -> list[SlaTimer]:
     qs = (
         SlaTimer.objects.filter(completed_at__isnull=True, next_fire_at__lte=now)
         .order_by("next_fire_at")
-        .select_related("lead__owner")
+        .select_related("lead")
         .only(*CLAIM_FIELDS)
     )
     if connection.features.has_select_for_update_skip_locked:
@@ -151,8 +149,8 @@ def _attach_org(timers: list[SlaTimer]) -> None:
     if not timers:
         return
     leads = [t.lead for t in timers]
-    team_ids = {lead.team_id for lead in leads}
-    team_ids |= {lead.owner.team_id for lead in leads if lead.owner_id}
+    owners = Rep.objects.only(*OWNER_FIELDS).in_bulk({lead.owner_id for lead in leads} - {None})
+    team_ids = {lead.team_id for lead in leads} | {rep.team_id for rep in owners.values()}
     teams = Team.objects.in_bulk(team_ids)
     market_ids = {lead.market_id for lead in leads} | {t.market_id for t in teams.values()}
     markets = Market.objects.in_bulk(market_ids)
@@ -163,15 +161,17 @@ def _attach_org(timers: list[SlaTimer]) -> None:
     lead_market = Lead._meta.get_field("market").set_cached_value
     lead_team = Lead._meta.get_field("team").set_cached_value
     lead_source = Lead._meta.get_field("source").set_cached_value
+    lead_owner = Lead._meta.get_field("owner").set_cached_value
     rep_team = Rep._meta.get_field("team").set_cached_value
     for team in teams.values():
         cache_market(team, markets[team.market_id])
+    for rep in owners.values():
+        rep_team(rep, teams[rep.team_id])
     for lead in leads:
         lead_market(lead, markets[lead.market_id])
         lead_team(lead, teams[lead.team_id])
         lead_source(lead, sources[lead.source_id])
-        if lead.owner_id:
-            rep_team(lead.owner, teams[lead.owner.team_id])
+        lead_owner(lead, owners.get(lead.owner_id))
 
 
 def _crossed(timer: SlaTimer, now: datetime) -> list[str]:
@@ -196,13 +196,14 @@ def _process_batch(batch, now, result: SweepResult, correlation_id: str) -> None
     managers = _managers_by_team({t.lead.team_id for t in batch})
     events, messages, changed, overtaken, per_lead = [], [], [], [], []
     failed: set[int] = set()
+    calendars = BatchCalendars()
     for timer in batch:
         if timer.paused_at is not None:
             per_lead.append((timer, "resume"))
             continue
         original_stage = timer.stage
         try:
-            fired = _fire(timer, now, managers, correlation_id)
+            fired = _fire(timer, now, managers, correlation_id, calendars)
         except Exception as exc:  # one lead's failure must not stop the batch
             timer.stage = original_stage
             _note_error(timer, now, exc, result)
@@ -327,7 +328,27 @@ def _save_stages(timers: list[SlaTimer], failed: set[int]) -> None:
         )
 
 
-def _fire(timer, now, managers, correlation_id) -> list[tuple[str, object, object]]:
+class BatchCalendars:
+    """Calendars looked up once per market (and rep) for the batch, not once per timer: the
+    builders' cache key costs as much as the calendar arithmetic itself."""
+
+    def __init__(self):
+        self._markets: dict[tuple[int, str], object] = {}
+        self._release: dict[int, object] = {}
+
+    def for_timer(self, timer):
+        key = (timer.lead.market_id, timer.clock)
+        if key not in self._markets:
+            self._markets[key] = planning.calendar_for(timer.lead, timer.clock)
+        return self._markets[key]
+
+    def release(self, rep, now):
+        if rep.pk not in self._release:
+            self._release[rep.pk] = outbox.release_time(rep, now)
+        return self._release[rep.pk]
+
+
+def _fire(timer, now, managers, correlation_id, calendars=None) -> list[tuple[str, object, object]]:
     """Advance one timer through every warn/breach stage whose instant has passed (in memory);
     returns (stage, audit event, outbox row) for each. The reassign stage is left to the
     per-lead pass. Raises without side effects if anything goes wrong."""
@@ -335,7 +356,8 @@ def _fire(timer, now, managers, correlation_id) -> list[tuple[str, object, objec
     fired = [stage for stage in crossed if stage != Stage.REASSIGNED]
     out = []
     if fired:
-        calendar = planning.calendar_for(timer.lead, timer.clock)
+        calendars = calendars or BatchCalendars()
+        calendar = calendars.for_timer(timer)
         elapsed = planning.business_elapsed(timer, now, calendar)
     for stage in fired:
         superseded = stage != crossed[-1]  # a later stage's instant has passed too
@@ -358,7 +380,11 @@ def _fire(timer, now, managers, correlation_id) -> list[tuple[str, object, objec
             },
         )
         out.append(
-            (stage, event, _stage_message(timer, stage, due, now, elapsed, managers, superseded))
+            (
+                stage,
+                event,
+                _stage_message(timer, stage, due, now, elapsed, managers, superseded, calendars),
+            )
         )
     timer.next_fire_at = planning.next_fire_at(timer)
     if (
@@ -370,7 +396,7 @@ def _fire(timer, now, managers, correlation_id) -> list[tuple[str, object, objec
     return out
 
 
-def _stage_message(timer, stage, due, now, elapsed, managers, superseded):
+def _stage_message(timer, stage, due, now, elapsed, managers, superseded, calendars=None):
     lead = timer.lead
     if stage == Stage.WARNED and lead.owner_id:
         persona, recipient = Persona.OWNER, lead.owner
@@ -386,6 +412,7 @@ def _stage_message(timer, stage, due, now, elapsed, managers, superseded):
         timer=timer,
         stage=stage,
         superseded=superseded,
+        release=calendars.release if calendars else None,
         context={
             "stage": stage,
             "fired_at": now.isoformat(),
