@@ -326,12 +326,9 @@ def replan_to_current_policy(timer: SlaTimer, *, now: datetime, actor, reason: s
         return False
     old = {"policy_id": timer.policy_id, "version": timer.policy_version, "window": timer.window}
     policy = resolved.policy
+    # The time used so far is counted on the clock it ran on; from now on the new one counts.
+    timer.consumed = planning.business_elapsed(timer, now, planning.calendar_for(lead, timer.clock))
     calendar = planning.calendar_for(lead, policy.clock)
-    timer.consumed = (
-        planning.business_elapsed(timer, now, calendar)
-        if timer.clock == policy.clock
-        else timer.consumed
-    )
     if timer.paused_at is None:
         timer.running_since = now
     timer.policy, timer.policy_version = policy, resolved.version

@@ -479,3 +479,17 @@ def test_one_sweep_batch_wakes_delivery_once(org, policies, django_capture_on_co
         result = run_sweep()
     assert result.reassigned == 3
     assert len(callbacks) == 1
+
+
+def test_replan_onto_a_wall_clock_policy_keeps_the_business_time_already_used(org, policies):
+    from escalations.timers import replan_timers
+
+    with _at(berlin(2026, 12, 4, 17, 30)):  # Friday: 30 business minutes left today
+        lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+    policies["NEW"].clock = "calendar"
+    policies["NEW"].save()
+    with _at(berlin(2026, 12, 4, 18, 30)):  # 30 business minutes used, an hour of wall time
+        replan_timers(SlaTimer.objects.filter(lead=lead), actor=None, reason="24/7 desk")
+    timer = _timer(lead)
+    assert timer.clock == "calendar" and timer.consumed == timedelta(minutes=30)
+    assert timer.due_at == berlin(2026, 12, 4, 19, 0)
