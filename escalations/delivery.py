@@ -41,7 +41,7 @@ from audit.models import AuditKind
 from escalations import messages, outbox, transports
 from escalations.models import MessageKind, Notification, NotificationStatus, Persona, SlaTimer
 from leadops.actors import SYSTEM
-from teams.models import Rep, Role
+from teams.models import Rep
 
 logger = logging.getLogger(__name__)
 
@@ -206,12 +206,7 @@ def _prepare(claimed: dict[int, int], now: datetime, result: DeliveryResult):
             lead_id__in={r.lead_id for r in rows}, completed_at__isnull=True
         )
     }
-    managers = {
-        m.team_id: m
-        for m in Rep.objects.filter(
-            team_id__in={r.team_id for r in rows}, role=Role.MANAGER, active=True
-        )
-    }
+    managers = outbox.managers_by_team({r.team_id for r in rows})
     wanted = set().union(*(messages.context_rep_ids(r) for r in rows))
     names = dict(Rep.objects.filter(pk__in=wanted).values_list("pk", "name")) if wanted else {}
     for row in rows:
@@ -376,17 +371,13 @@ def _record_one(outcome: Outcome, now, result, managers) -> None:
     details = {"error": text, "permanent": permanent, "failed_at": at.isoformat()}
     _audit(AuditKind.NOTIFICATION_FAILED, row, at, {**base, **details})
     if row.kind != MessageKind.DELIVERY_FAILED:
-        if row.team_id not in managers:
-            managers[row.team_id] = Rep.objects.filter(
-                team_id=row.team_id, role=Role.MANAGER, active=True
-            ).first()
         notice = outbox.message(
             key=f"failed:{row.pk}",
             kind=MessageKind.DELIVERY_FAILED,
             persona=Persona.MANAGER,
             lead=row.lead,
             now=now,
-            recipient=managers[row.team_id],
+            recipient=outbox.team_manager(row.team_id, managers),
             timer=row.timer,
             stage=row.stage,
             context={

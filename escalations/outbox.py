@@ -23,6 +23,24 @@ def release_time(rep, now: datetime) -> datetime:
     return now if calendar.is_open(now) else calendar.next_open(now)
 
 
+def managers_by_team(team_ids) -> dict:
+    """The active manager of each team (a team has one at most): who hears of breaches."""
+    from teams.models import Rep, Role
+
+    managers = Rep.objects.filter(team_id__in=list(team_ids), role=Role.MANAGER, active=True)
+    return {rep.team_id: rep for rep in managers}
+
+
+def team_manager(team_id: int, managers: dict | None = None):
+    """One team's manager, from (and into) `managers` when the caller keeps one per batch."""
+    if managers is not None and team_id in managers:
+        return managers[team_id]
+    manager = managers_by_team([team_id]).get(team_id)
+    if managers is not None:
+        managers[team_id] = manager
+    return manager
+
+
 def message_values(
     *,
     key: str,

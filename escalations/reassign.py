@@ -28,8 +28,9 @@ from escalations.models import (
 )
 from escalations.permissions import check_can_revert
 from leadops.actors import SYSTEM, Actor, resolve_actor
+from leadops.lifecycle import InvalidLeadInput, lock_lead
 from leadops.models import Lead
-from teams.models import Rep, Role
+from teams.models import Rep
 
 NO_CANDIDATE_RETRY = timedelta(minutes=10)
 LOCKED_RETRY = timedelta(minutes=1)
@@ -66,12 +67,6 @@ class Move:
     to_rep: Rep
     timer: SlaTimer | None = None
     search: CandidateSearch | None = None
-
-
-def _manager(team_id: int, managers: dict | None = None) -> Rep | None:
-    if managers is not None and team_id in managers:
-        return managers[team_id]
-    return Rep.objects.filter(team_id=team_id, role=Role.MANAGER, active=True).first()
 
 
 def _apply_moves(
@@ -223,35 +218,19 @@ def _reassignment_messages(lead, reassignment, timer, now, managers) -> list[dic
         "stage": Stage.REASSIGNED,
         "context": context,
     }
-    rows = []
-    if reassignment.from_rep_id:
-        rows.append(
-            outbox.message_values(
-                key=f"{key}:{Persona.OLD_OWNER}",
-                kind=MessageKind.REASSIGNED_FROM,
-                persona=Persona.OLD_OWNER,
-                recipient=reassignment.from_rep,
-                **common,
-            )
-        )
-    rows.append(
+    targets = [
+        (Persona.OLD_OWNER, MessageKind.REASSIGNED_FROM, reassignment.from_rep),
+        (Persona.NEW_OWNER, MessageKind.REASSIGNED_TO, reassignment.to_rep),
+        (Persona.MANAGER, MessageKind.REASSIGNED_TEAM, outbox.team_manager(lead.team_id, managers)),
+    ]
+    rows = [
         outbox.message_values(
-            key=f"{key}:{Persona.NEW_OWNER}",
-            kind=MessageKind.REASSIGNED_TO,
-            persona=Persona.NEW_OWNER,
-            recipient=reassignment.to_rep,
-            **common,
+            key=f"{key}:{persona}", kind=kind, persona=persona, recipient=recipient, **common
         )
-    )
-    rows.append(
-        outbox.message_values(
-            key=f"{key}:{Persona.MANAGER}",
-            kind=MessageKind.REASSIGNED_TEAM,
-            persona=Persona.MANAGER,
-            recipient=_manager(lead.team_id, managers),
-            **common,
-        )
-    )
+        for persona, kind, recipient in targets
+        # A lead that had no owner has nobody to tell it was taken away.
+        if persona != Persona.OLD_OWNER or reassignment.from_rep_id
+    ]
     return rows
 
 
@@ -273,11 +252,10 @@ def reassign_lead(
     if cause not in ReassignmentCause.values:
         raise ReassignError(f"unknown cause {cause!r}")
     with transaction.atomic():
-        locked = _lock_lead(lead)  # the sweep and other users race this lead
-        if locked is None:
-            raise ReassignError("the lead does not exist any more")
-        for f in Lead._meta.concrete_fields:
-            setattr(lead, f.attname, getattr(locked, f.attname))
+        try:
+            lock_lead(lead)  # the sweep and other users race this lead
+        except InvalidLeadInput:
+            raise ReassignError("the lead does not exist any more") from None
         if lead.owner_id == to_rep.pk:
             raise ReassignError(f"{to_rep} already owns this lead")
         if to_rep.team_id != lead.team_id:
@@ -306,7 +284,7 @@ def _tell_manager(lead, timer, now, kind, key, managers=None, context=None) -> d
         now=now,
         timer=timer,
         stage=Stage.REASSIGNED if timer else "",
-        recipient=_manager(lead.team_id, managers),
+        recipient=outbox.team_manager(lead.team_id, managers),
         context=context or {},
     )
 

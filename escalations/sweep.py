@@ -24,7 +24,7 @@ from escalations import outbox, planning
 from escalations.models import MessageKind, Persona, SlaTimer, Stage
 from escalations.timers import supersede_stage_messages
 from leadops.actors import SYSTEM
-from teams.models import Rep, Role
+from teams.models import Rep
 
 logger = logging.getLogger(__name__)
 
@@ -185,15 +185,10 @@ def _crossed(timer: SlaTimer, now: datetime) -> list[str]:
     return crossed
 
 
-def _managers_by_team(team_ids) -> dict[int, Rep]:
-    managers = Rep.objects.filter(team_id__in=team_ids, role=Role.MANAGER, active=True)
-    return {rep.team_id: rep for rep in managers}
-
-
 def _process_batch(batch, now, result: SweepResult, correlation_id: str) -> None:
     from escalations import reassign
 
-    managers = _managers_by_team({t.lead.team_id for t in batch})
+    managers = outbox.managers_by_team({t.lead.team_id for t in batch})
     events, messages, changed, overtaken, per_lead = [], [], [], [], []
     failed: set[int] = set()
     calendars = BatchCalendars()

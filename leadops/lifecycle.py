@@ -131,7 +131,7 @@ def _announce(change: LeadChange) -> None:
 # --- verbs ----------------------------------------------------------------------------------------
 
 
-def _lock(lead: Lead) -> Lead:
+def lock_lead(lead: Lead) -> Lead:
     """Lock the lead's row and refresh the caller's instance from it."""
     if lead.pk is None:
         raise InvalidLeadInput("the lead is not saved yet", field="lead")
@@ -257,7 +257,7 @@ def record_activity(
     if kind == K.DISQUALIFY and not reason:
         raise InvalidLeadInput("a disqualification needs a reason", field="reason")
     with transaction.atomic():
-        _lock(lead)
+        lock_lead(lead)
         if kind == K.DISQUALIFY and lead.state not in DISQUALIFIABLE:
             raise IllegalTransition(
                 f"a lead in {lead.state} cannot be disqualified"
@@ -306,7 +306,7 @@ def transition(lead: Lead, to_state: str, *, actor, reason: str = "") -> Lead:
     if to_state == S.UNQUALIFIED and not reason:
         raise InvalidLeadInput("a disqualification needs a reason", field="reason")
     with transaction.atomic():
-        _lock(lead)
+        lock_lead(lead)
         now = timezone.now()
         _move(
             lead,
@@ -363,7 +363,7 @@ def put_on_hold(lead: Lead, *, actor, reason: str, resume_at: datetime | None = 
         if resume_at <= now:
             raise InvalidLeadInput("resume_at must be in the future", field="resume_at")
     with transaction.atomic():
-        _lock(lead)
+        lock_lead(lead)
         if lead.is_closed:
             raise IllegalTransition(f"a lead in {lead.state} is closed and cannot be put on hold")
         if lead.on_hold:
@@ -378,7 +378,7 @@ def resume(lead: Lead, *, actor, reason: str = "") -> Lead:
     """End a hold; the SLA clock restarts with the business time that was left."""
     who = resolve_actor(actor)
     with transaction.atomic():
-        _lock(lead)
+        lock_lead(lead)
         if not lead.on_hold:
             raise IllegalTransition("the lead is not on hold")
         now = timezone.now()
