@@ -13,7 +13,6 @@ from collections.abc import Callable
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
-from django.utils import timezone
 
 _SMALL = 20  # up to this many rows a plain INSERT beats the COPY round trips
 
@@ -60,18 +59,6 @@ def _adapter(field: models.Field) -> Callable | None:
     ):
         return None
     raise TypeError(f"insert_rows does not handle {kind} ({field.name})")
-
-
-def _defaults(model) -> dict[str, object]:
-    out = {}
-    for field in model._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        if field.has_default():
-            out[field.attname] = field.get_default  # callable: evaluated per call below
-        elif field.null:
-            out[field.attname] = lambda: None
-    return out
 
 
 def allocate_ids(model, count: int) -> list[int]:
@@ -125,32 +112,19 @@ def insert_rows(
         return
     fields = [f for f in model._meta.concrete_fields if include_pk or not f.primary_key]
     columns = [f.column for f in fields]
-    adapters = [_adapter(f) for f in fields]
-    defaults = _defaults(model)
-    now_defaults = {}
-    for f in fields:
-        if f.attname in defaults and f.attname not in rows[0]:
-            default = defaults[f.attname]()
-            if default is timezone.now:
-                default = timezone.now()
-            now_defaults[f.attname] = default
-    names = [f.attname for f in fields]
-    if all(name in rows[0] for name in names):
-        getters = list(zip(names, adapters, strict=True))
-        values = [
-            tuple(row[name] if adapt is None else adapt(row[name]) for name, adapt in getters)
-            for row in rows
-        ]
-    else:
-        values = [
-            tuple(
-                (lambda v: v if adapt is None else adapt(v))(
-                    row[name] if name in row else now_defaults.get(name)
-                )
-                for name, adapt in zip(names, adapters, strict=True)
-            )
-            for row in rows
-        ]
+    getters = [(f.attname, _adapter(f)) for f in fields]
+    # Columns the rows leave out take the field's default, computed once for the whole call.
+    missing = {
+        f.attname: f.get_default() if f.has_default() else None
+        for f in fields
+        if f.attname not in rows[0]
+    }
+    if missing:
+        rows = [{**missing, **row} for row in rows]
+    values = [
+        tuple(row[name] if adapt is None else adapt(row[name]) for name, adapt in getters)
+        for row in rows
+    ]
     table = connection.ops.quote_name(model._meta.db_table)
     quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
     with transaction.atomic(savepoint=False), connection.cursor() as cursor:
