@@ -56,6 +56,24 @@ class QueryCounter:
             yield self
 
 
+@contextlib.contextmanager
+def profiled(enabled: bool, lines: int = 30):
+    """Profile the block and print the functions that took the most time in themselves."""
+    if not enabled:
+        yield
+        return
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        yield
+    finally:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(lines)
+
+
 class Stopwatch:
     def __enter__(self):
         self.start = time.perf_counter()

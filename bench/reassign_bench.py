@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
-from bench.harness import QueryCounter, Stopwatch, throwaway_database
+from bench.harness import QueryCounter, Stopwatch, profiled, throwaway_database
 
 NOW = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
 
@@ -127,19 +127,8 @@ def _run(args) -> None:
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
     counter = QueryCounter(timed=args.queries)
-    profiler = None
-    if args.profile:
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
-    with counter.counting(), Stopwatch() as watch:
+    with profiled(args.profile, 25), counter.counting(), Stopwatch() as watch:
         result = run_sweep(now=NOW, batch_size=args.batch_size, max_batches=10**6)
-    if profiler is not None:
-        import pstats
-
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     assert result.reassigned == args.leads, result.summary()
     for line in counter.slowest() if args.queries else []:
         print(line)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
-from bench.harness import QueryCounter, Stopwatch, build_timers, throwaway_database
+from bench.harness import QueryCounter, Stopwatch, build_timers, profiled, throwaway_database
 
 NOW = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)  # a Wednesday, inside office hours
 
@@ -98,19 +98,8 @@ def _run(args) -> None:
         _parallel(args)
         return
     counter = QueryCounter(timed=args.queries)
-    profiler = None
-    if args.profile:
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
-    with counter.counting(), Stopwatch() as busy:
+    with profiled(args.profile, 30), counter.counting(), Stopwatch() as busy:
         result = run_sweep(now=NOW, batch_size=args.batch_size, max_batches=10**6)
-    if profiler is not None:
-        import pstats
-
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     fired = result.warned + result.breached
     assert fired == args.due, result.summary()
     for line in counter.slowest() if args.queries else []:
