@@ -7,9 +7,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from leadops.models import Lead
-from teams.availability import Unavailable, open_lead_counts, reps_on_time_off, unavailability
-from teams.models import Rep, Role
+from django.db.models import Count, Q
+
+from leadops.models import OPEN_STATES, Lead
+from teams.availability import Unavailable, reps_on_time_off, unavailability
+from teams.models import Market, Rep, Role, Team
+
+
+def open_lead_counts(rep_ids) -> dict[int, int]:
+    """Each rep's open leads (their load against capacity)."""
+    rows = (
+        Lead.objects.filter(owner_id__in=list(rep_ids), state__in=list(OPEN_STATES))
+        .values("owner_id")
+        .annotate(n=Count("id"))
+        .values_list("owner_id", "n")
+    )
+    return dict(rows)
 
 
 @dataclass
@@ -58,12 +71,8 @@ def load_pool(leads, now: datetime, *, known_rep_ids=(), lock: bool = True) -> P
     are now). With `lock`, the rows of every rep who could take a lead are locked in id order
     (no deadlocks between sweeps) and their loads counted after the lock: a concurrent sweep
     waits for this transaction and then sees its assignments, so nobody goes over capacity."""
-    from django.db.models import Q
-
     team_ids = {lead.team_id for lead in leads}
     known = set(known_rep_ids) | {lead.owner_id for lead in leads if lead.owner_id}
-    from teams.models import Market, Team
-
     reps = list(Rep.objects.filter(Q(team_id__in=team_ids) | Q(pk__in=known)).order_by("pk"))
     # Teams and markets are few: one instance each, shared by their reps (cheaper than a join).
     teams = Team.objects.in_bulk({r.team_id for r in reps})

@@ -329,6 +329,10 @@ class Persona(models.TextChoices):
     NEW_OWNER = "new_owner", "New owner"
 
 
+# The personas that are a rep (quiet hours apply, a signed link, a DM); the manager is the team.
+REP_PERSONAS = frozenset({Persona.OWNER, Persona.OLD_OWNER, Persona.NEW_OWNER})
+
+
 class MessageKind(models.TextChoices):
     WARNING = "warning", "Warning to owner"
     BREACH = "breach", "Breach to manager"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from leadops.actors import rep_of_user
 from teams.models import Role
 
 OPS_MANAGERS = "Ops managers"
@@ -22,8 +23,6 @@ def is_ops_manager(user) -> bool:
 
 def led_team_ids(user) -> set[int]:
     """Teams whose lead or manager this user is (through their rep)."""
-    from leadops.actors import rep_of_user
-
     rep = rep_of_user(user)
     if rep is None or not rep.active or rep.role not in (Role.LEAD, Role.MANAGER):
         return set()

@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 from escalations.models import Clock, Stage
 from escalations.windows import Window
+from teams.calendar import ALWAYS_OPEN
+from teams.calendar_builders import calendar_for_market
 
 STAGE_ORDER = (Stage.PENDING, Stage.WARNED, Stage.BREACHED, Stage.REASSIGNED)
 # stage reached -> the field holding its instant
@@ -19,9 +21,6 @@ US = timedelta(microseconds=1)
 
 def calendar_for(lead, clock: str):
     """The calendar a timer counts on: the market's business hours, or the wall clock."""
-    from teams.calendar import ALWAYS_OPEN
-    from teams.calendar_builders import calendar_for_market
-
     if clock == Clock.CALENDAR:
         return ALWAYS_OPEN
     return calendar_for_market(lead.market)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 from escalations.models import SlaPolicy, SlaThresholds
+from leadops.models import Source
 
 
 @dataclass(frozen=True)
@@ -64,8 +65,6 @@ def current_thresholds() -> SlaThresholds:
 
 def effective_matrix(market) -> dict[tuple[str, str | None], SlaPolicy | None]:
     """For a market: (state, source code) -> the policy that supplies the window (admin matrix)."""
-    from leadops.models import Source
-
     policies = list(
         SlaPolicy.objects.filter(
             Q(market=market) | Q(market__isnull=True), active=True

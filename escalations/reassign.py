@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from audit import log
 from audit.models import AuditKind
-from escalations import outbox, timers
+from escalations import timers
 from escalations.candidates import CandidateSearch, choose, find_candidate, load_pool
 from escalations.models import (
     MessageKind,
@@ -26,10 +26,14 @@ from escalations.models import (
     SlaTimer,
     Stage,
 )
+from escalations.notify import outbox
 from escalations.permissions import check_can_revert
+from escalations.policies import current_thresholds, resolve_many
+from leadops import lifecycle
 from leadops.actors import SYSTEM, Actor, resolve_actor
+from leadops.bulk import insert_instances, update_by_pk
 from leadops.lifecycle import InvalidLeadInput, lock_lead
-from leadops.models import Lead
+from leadops.models import OPEN_STATES, Lead
 from teams.models import Rep
 
 NO_CANDIDATE_RETRY = timedelta(minutes=10)
@@ -81,9 +85,6 @@ def _apply_moves(
     """Write a set of reassignments: the leads' owner and history, `Reassignment` rows, the
     old timers completed and fresh windows for the new owners, audit events, outbox rows.
     A constant number of statements however many moves (the sweep passes a whole batch)."""
-    from escalations.policies import current_thresholds, resolve_many
-    from leadops.bulk import insert_instances, update_by_pk
-
     if not moves:
         return []
     from_reps = {m.lead.pk: (m.lead.owner if m.lead.owner_id else None) for m in moves}
@@ -432,8 +433,6 @@ def _no_candidate(nobody, now, correlation_id, managers) -> None:
 
 def resume_paused(timer: SlaTimer, *, now: datetime) -> int:
     """The sweep's job for a held lead whose resume time has come."""
-    from leadops import lifecycle
-
     lead = _lock_lead(timer.lead, skip_locked=True)
     if lead is None:
         timer.next_fire_at = now + LOCKED_RETRY
@@ -594,8 +593,6 @@ class HandOver:
 def deactivate_rep(rep: Rep, *, actor, now: datetime | None = None) -> HandOver:
     """Make a rep inactive and hand their open leads over by the same rules (cause
     `rep_inactive`); a lead nobody can take becomes unowned and the manager is told."""
-    from leadops.models import OPEN_STATES
-
     who = resolve_actor(actor)
     now = now or timezone.now()
     with transaction.atomic():

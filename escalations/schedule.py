@@ -4,14 +4,13 @@ of stragglers in the outbox. Installed idempotently after `migrate`."""
 from __future__ import annotations
 
 from django.conf import settings
+from django_q.models import Schedule
 
 SWEEP_TASK = "escalations.tasks.sweep"
 DELIVERY_TASK = "escalations.tasks.deliver"
 
 
 def install_schedules(sender=None, using="default", **kwargs) -> None:
-    from django_q.models import Schedule
-
     Schedule.objects.using(using).update_or_create(
         name="escalation sweep",
         defaults={

@@ -20,11 +20,13 @@ from django.utils import timezone
 
 from audit import log
 from audit.models import AuditKind
-from escalations import outbox, planning
+from escalations import planning, reassign
 from escalations.models import MessageKind, Persona, SlaTimer, Stage
+from escalations.notify import outbox
 from escalations.timers import supersede_stage_messages
 from leadops.actors import SYSTEM
-from teams.models import Rep
+from leadops.models import Lead, Source
+from teams.models import Market, Rep, Team
 
 logger = logging.getLogger(__name__)
 
@@ -143,9 +145,6 @@ def _claim(now: datetime, batch_size: int) -> list[SlaTimer]:
 def _attach_org(timers: list[SlaTimer]) -> None:
     """Markets, teams and sources are few: load each once per batch instead of joining them
     into every row (the claim stays narrow and building model instances stays cheap)."""
-    from leadops.models import Lead, Source
-    from teams.models import Market, Team
-
     if not timers:
         return
     leads = [t.lead for t in timers]
@@ -186,9 +185,7 @@ def _crossed(timer: SlaTimer, now: datetime) -> list[str]:
 
 
 def _process_batch(batch, now, result: SweepResult, correlation_id: str) -> None:
-    from escalations import reassign
-
-    managers = outbox.managers_by_team({t.lead.team_id for t in batch})
+    managers = Rep.objects.managers_by_team({t.lead.team_id for t in batch})
     events, messages, changed, overtaken, per_lead = [], [], [], [], []
     failed: set[int] = set()
     calendars = BatchCalendars()

@@ -6,6 +6,9 @@ import logging
 
 from django.conf import settings
 
+from escalations.notify.delivery import deliver_due
+from escalations.sweep import run_sweep
+
 logger = logging.getLogger(__name__)
 
 
@@ -13,8 +16,6 @@ def sweep(helpers: int | None = None) -> str:
     """The scheduled sweep. When the first batch comes back full there is a backlog: it asks
     the other cluster workers to help (SKIP LOCKED gives each its own timers), and when it stops
     at its batch cap with work left it queues its own continuation."""
-    from escalations.sweep import run_sweep
-
     if helpers is None:
         helpers = max(settings.Q_CLUSTER.get("workers", 1) - 1, 0)
     asked = False
@@ -42,6 +43,4 @@ def _enqueue_sweep(*, helpers: int) -> None:
 
 
 def deliver() -> str:
-    from escalations.delivery import deliver_due
-
     return deliver_due().summary()

@@ -15,6 +15,7 @@ from audit import log
 from audit.models import AuditKind
 from escalations import planning
 from escalations.models import (
+    Clock,
     MessageKind,
     Notification,
     NotificationStatus,
@@ -406,8 +407,6 @@ def deactivate_policy(policy: SlaPolicy, *, actor, reason: str, chunk: int = 500
 def replan_market(market, *, actor, reason: str, chunk: int = 500) -> int:
     """A market's calendar changed: re-plan its open business-hours timers on the new calendar
     (same policy and version; the business time already used is kept)."""
-    from escalations.models import Clock
-
     who = resolve_actor(actor)
     calendar = planning.calendar_for(Lead(market=market), Clock.BUSINESS)
     now = timezone.now()

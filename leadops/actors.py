@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 
+from teams.models import Rep
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -33,8 +35,6 @@ def rep_of_user(user):
 
 def resolve_actor(actor) -> Actor:
     """Accept a Rep, a Django user, an Actor or None (the system)."""
-    from teams.models import Rep
-
     if actor is None:
         return SYSTEM
     if isinstance(actor, Actor):

@@ -1,18 +1,20 @@
 """The lead lifecycle (SPEC §3): allowed moves, what counts as progress, and the verbs that
 change a lead. Every verb is atomic, locks the lead row (the sweep and reassignment race it) and
-announces what happened in one place, `_announce`, where the SLA timers hook in."""
+announces what happened in one place, `_announce`: the `lead_changed` signal, to which the
+escalations app (routing, SLA timers) listens."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from leadops.actors import Actor, resolve_actor
 from leadops.models import CLOSED_STATES, Activity, ActivityKind, Lead, LeadState
+from leadops.signals import lead_changed
 
 S = LeadState
 K = ActivityKind
@@ -122,10 +124,13 @@ class LeadChange:
 
 
 def _announce(change: LeadChange) -> None:
-    """The single place where lifecycle events reach the SLA timers (same transaction)."""
-    from escalations import timers
-
-    timers.on_lead_change(change)
+    """The single place where lifecycle events leave this app (same transaction). Nobody
+    listening would silently mean "no SLA" for every lead, so that is an error."""
+    if not lead_changed.has_listeners(Lead):
+        raise ImproperlyConfigured(
+            "nothing listens to leadops.signals.lead_changed: is the escalations app installed?"
+        )
+    lead_changed.send(sender=Lead, change=change)
 
 
 # --- verbs ----------------------------------------------------------------------------------------
@@ -172,8 +177,8 @@ def create_lead(
 ) -> Lead:
     """Create a NEW lead (idempotent by `external_id`: a second call returns the first lead).
 
-    Without an owner the lead is routed to an available rep of its team (SPEC §7); if nobody is
-    available it stays unowned and the team's manager is told."""
+    Without an owner the lead is routed (by the `lead_changed` listener) to an available rep of
+    its team (SPEC §7); if nobody is available it stays unowned and the team's manager is told."""
     who = resolve_actor(actor)
     name = _clean_text(name, "name", 200)
     if not name:
@@ -215,10 +220,6 @@ def create_lead(
             lead._history_user = who.user
             lead._change_reason = "created"
             lead.save()
-            if owner is None:
-                from escalations.reassign import route_new_lead
-
-                route_new_lead(lead, now=now, actor=who)
             _announce(LeadChange(kind="created", lead=lead, at=now, actor=who, to_state=S.NEW))
     except IntegrityError:
         # A concurrent create with the same external_id won the race: return its lead.

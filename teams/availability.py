@@ -1,11 +1,11 @@
-"""Who can take a lead right now: working hours in the rep's own zone, time off, capacity."""
+"""Whether a rep can take work right now: active, in working hours (their own zone), not on
+time off. Capacity needs the rep's open leads, so it is judged in escalations/candidates.py."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Count
-
+from teams.calendar_builders import calendar_for_rep
 from teams.models import Rep, TimeOff
 
 
@@ -41,21 +41,7 @@ def reps_on_time_off(rep_ids, at: datetime) -> set[int]:
     )
 
 
-def open_lead_counts(rep_ids) -> dict[int, int]:
-    from leadops.models import OPEN_STATES, Lead
-
-    rows = (
-        Lead.objects.filter(owner_id__in=list(rep_ids), state__in=list(OPEN_STATES))
-        .values("owner_id")
-        .annotate(n=Count("id"))
-        .values_list("owner_id", "n")
-    )
-    return dict(rows)
-
-
 def in_working_hours(rep: Rep, at: datetime) -> bool:
-    from teams.calendar_builders import calendar_for_rep
-
     return calendar_for_rep(rep).is_open(at)
 
 
@@ -68,10 +54,3 @@ def unavailability(rep: Rep, at: datetime, *, on_time_off: set[int]) -> str | No
     if not in_working_hours(rep, at):
         return Unavailable.OFF_HOURS
     return None
-
-
-def is_available(rep: Rep, at: datetime) -> bool:
-    """Active, inside their own working hours, not on time off and under capacity."""
-    if unavailability(rep, at, on_time_off=reps_on_time_off([rep.pk], at)) is not None:
-        return False
-    return open_lead_counts([rep.pk]).get(rep.pk, 0) < rep.capacity

@@ -9,6 +9,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from teams import hours as hours_format
+from teams.holidays_check import holiday_error
 
 
 def _validate_timezone(value: str) -> None:
@@ -90,8 +91,6 @@ class Market(models.Model):
         if self.holiday_subdivision and not self.holiday_country:
             raise ValidationError({"holiday_subdivision": "A subdivision needs a holiday country."})
         if self.holiday_country:
-            from teams.holidays_check import holiday_error
-
             error = holiday_error(self.holiday_country, self.holiday_subdivision)
             if error:
                 field = "holiday_subdivision" if "subdivision" in error else "holiday_country"
@@ -146,6 +145,13 @@ class Role(models.TextChoices):
     MANAGER = "manager", "Manager"
 
 
+class RepQuerySet(models.QuerySet):
+    def managers_by_team(self, team_ids) -> dict[int, Rep]:
+        """The active manager of each team (a team has one at most): who hears of breaches."""
+        managers = self.filter(team_id__in=list(team_ids), role=Role.MANAGER, active=True)
+        return {rep.team_id: rep for rep in managers}
+
+
 class Rep(models.Model):
     """A person on a team. Hours and time zone default to the market's when empty."""
 
@@ -184,6 +190,8 @@ class Rep(models.Model):
         help_text="When a lead was last routed to this rep (fair rotation).",
     )
     history = HistoricalRecords(excluded_fields=["last_assigned_at"])
+
+    objects = RepQuerySet.as_manager()
 
     class Meta:
         ordering = ["team__slug", "name"]

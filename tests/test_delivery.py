@@ -14,9 +14,10 @@ from django.core import mail
 from django.db import transaction
 
 from audit.models import AuditEvent
-from escalations import delivery, links, outbox
-from escalations.delivery import backoff, claim, claim_row, deliver_due, enqueue_delivery
+from escalations import links
 from escalations.models import MessageKind, Notification, Persona, SlaTimer
+from escalations.notify import delivery, outbox
+from escalations.notify.delivery import backoff, claim, claim_row, deliver_due, enqueue_delivery
 from escalations.sweep import run_sweep
 from leadops import lifecycle
 from tests.conftest import berlin
@@ -167,7 +168,7 @@ def test_an_enqueue_failure_never_breaks_the_caller(monkeypatch, caplog):
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr(django_q.tasks, "async_task", broken)
-    with caplog.at_level(logging.ERROR, logger="escalations.delivery"):
+    with caplog.at_level(logging.ERROR, logger="escalations.notify.delivery"):
         assert enqueue_delivery() is None
     assert "could not enqueue" in caplog.text
 
@@ -279,7 +280,7 @@ def test_invalid_auth_fails_at_once_is_audited_and_the_manager_hears_elsewhere(
     assert notice.context["transport_down"] is True
 
     # The token is dead, so the notice avoids Slack altogether (here: the log).
-    with caplog.at_level(logging.INFO, logger="escalations.transports"):
+    with caplog.at_level(logging.INFO, logger="escalations.notify.transports"):
         assert deliver_due(now=WARN_AT, chain=False).sent == 1
     notice.refresh_from_db()
     assert (notice.status, notice.channel) == ("sent", "console")
@@ -557,7 +558,7 @@ def test_the_breach_goes_to_the_managers_email_without_slack_or_teams(
 
 
 def test_with_nothing_configured_messages_go_to_the_log(channels_off, warning, caplog):
-    with caplog.at_level(logging.INFO, logger="escalations.transports"):
+    with caplog.at_level(logging.INFO, logger="escalations.notify.transports"):
         assert deliver_due(now=WARN_AT, chain=False).sent == 1
     assert SEED_SENTENCE in caplog.text
     row = _row(warning)

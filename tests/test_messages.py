@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from escalations import outbox
-from escalations.messages import duration, render
 from escalations.models import MessageKind, Persona, SlaTimer
+from escalations.notify import outbox
+from escalations.notify.messages import duration, render
 from leadops import lifecycle
 from tests.conftest import berlin, kolkata
 from tests.factories import make_lead
@@ -96,7 +96,7 @@ def _every_kind(org):
 
 
 def test_every_kind_has_a_builder():
-    from escalations.messages import BUILDERS
+    from escalations.notify.messages import BUILDERS
 
     assert set(BUILDERS) == set(MessageKind.values)
 

@@ -13,13 +13,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _start(**env) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items()
-                   if k not in ("DATABASE_URL", "REDIS_URL")}
+    environment = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     environment.update(env, DJANGO_SETTINGS_MODULE="leadops.settings")
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings;"
-         " print(settings.DATABASES['default']['ENGINE'], settings.Q_CLUSTER.get('redis', 'orm'))"],
-        cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings;"
+            " print(settings.DATABASES['default']['ENGINE'],"
+            " settings.Q_CLUSTER.get('redis', 'orm'))",
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -53,7 +61,8 @@ def test_defaults_are_sqlite_and_the_orm_broker():
 
 
 def test_redis_url_switches_the_queue_to_redis():
-    result = _start(REDIS_URL="redis://127.0.0.1:6379/0",
-                    DATABASE_URL="postgres://postgres@127.0.0.1:5432/test")
+    result = _start(
+        REDIS_URL="redis://127.0.0.1:6379/0", DATABASE_URL="postgres://postgres@127.0.0.1:5432/test"
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "redis://127.0.0.1:6379/0"]

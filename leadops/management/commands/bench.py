@@ -9,10 +9,10 @@ import importlib
 from django.core.management.base import BaseCommand, CommandError
 
 BENCHES = {
-    "calendar": "bench.calendar_bench",
-    "sweep": "bench.sweep_bench",
-    "reassign": "bench.reassign_bench",
-    "delivery": "bench.delivery_bench",
+    "calendar": "leadops.bench.calendar_bench",
+    "sweep": "leadops.bench.sweep_bench",
+    "reassign": "leadops.bench.reassign_bench",
+    "delivery": "leadops.bench.delivery_bench",
 }
 
 

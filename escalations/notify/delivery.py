@@ -1,6 +1,6 @@
 """Outbox delivery (SPEC §8): at least once, with a lease, backoff and an audit trail.
 
-`enqueue_delivery()` is called on commit by `outbox.add`; it queues the django-q2 task
+`outbox.enqueue_delivery()` is called on commit by `outbox.add`; it queues the django-q2 task
 `escalations.tasks.deliver`, which runs `deliver_due()`. A schedule runs the same task every
 minute for stragglers (retries, quiet-hour rows, lost wake-ups).
 
@@ -38,14 +38,21 @@ from django.utils import timezone
 
 from audit import log
 from audit.models import AuditKind
-from escalations import messages, outbox, transports
-from escalations.models import MessageKind, Notification, NotificationStatus, Persona, SlaTimer
+from escalations.models import (
+    REP_PERSONAS,
+    MessageKind,
+    Notification,
+    NotificationStatus,
+    Persona,
+    SlaTimer,
+)
+from escalations.notify import messages, outbox, routing, transports
+from escalations.notify.outbox import enqueue_delivery
 from leadops.actors import SYSTEM
 from teams.models import Rep
 
 logger = logging.getLogger(__name__)
 
-DELIVERY_TASK = "escalations.tasks.deliver"
 STAGE_KINDS = frozenset({MessageKind.WARNING, MessageKind.BREACH})
 
 
@@ -69,17 +76,6 @@ class DeliveryResult:
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-def enqueue_delivery() -> None:
-    """Wake delivery (called on commit). Never raises: the per-minute schedule is the safety
-    net, and a broken queue must not break the commit that wrote the rows."""
-    try:
-        from django_q.tasks import async_task
-
-        async_task(DELIVERY_TASK, task_name="notification delivery", group="delivery")
-    except Exception:
-        logger.exception("could not enqueue notification delivery; the schedule will catch up")
 
 
 def backoff(attempts: int) -> timedelta:
@@ -166,7 +162,7 @@ class Job:
 
 
 @dataclass
-class Outcome:
+class SendOutcome:
     job: Job
     result: transports.SendResult | None = None
     error: Exception | None = None
@@ -176,11 +172,7 @@ class Outcome:
 def _stale_reason(row: Notification) -> str:
     if row.kind in STAGE_KINDS and (row.timer_id is None or row.timer.completed_at is not None):
         return "the timer finished before delivery"
-    if (
-        row.persona in outbox.REP_PERSONAS
-        and row.recipient is not None
-        and not row.recipient.active
-    ):
+    if row.persona in REP_PERSONAS and row.recipient is not None and not row.recipient.active:
         return f"{row.recipient.name} is no longer active"
     return ""
 
@@ -206,7 +198,7 @@ def _prepare(claimed: dict[int, int], now: datetime, result: DeliveryResult):
             lead_id__in={r.lead_id for r in rows}, completed_at__isnull=True
         )
     }
-    managers = outbox.managers_by_team({r.team_id for r in rows})
+    managers = Rep.objects.managers_by_team({r.team_id for r in rows})
     wanted = set().union(*(messages.context_rep_ids(r) for r in rows))
     names = dict(Rep.objects.filter(pk__in=wanted).values_list("pk", "name")) if wanted else {}
     for row in rows:
@@ -239,7 +231,7 @@ def _prepare(claimed: dict[int, int], now: datetime, result: DeliveryResult):
                     if ctx.get("transport_down")
                     else {"avoid_destination": ctx.get("destination", "")}
                 )
-            job.transport = transports.route(row, manager=managers.get(row.team_id), **avoid)
+            job.transport = routing.route(row, manager=managers.get(row.team_id), **avoid)
         except Exception as exc:  # one bad row must not stop the batch
             logger.exception("could not prepare notification %s", row.pk)
             job.error = exc
@@ -262,16 +254,16 @@ def _too_late(elapsed: float) -> bool:
     return elapsed > lease - min(2 * transports.HTTP_TIMEOUT_SECONDS, lease / 2)
 
 
-def _send_one(job: Job, started: float) -> Outcome:
+def _send_one(job: Job, started: float) -> SendOutcome:
     if job.error is not None:
-        return Outcome(job, error=job.error, elapsed=monotonic() - started)
+        return SendOutcome(job, error=job.error, elapsed=monotonic() - started)
     if _too_late(monotonic() - started):
-        return Outcome(job, error=LeaseRunningOut(), elapsed=monotonic() - started)
+        return SendOutcome(job, error=LeaseRunningOut(), elapsed=monotonic() - started)
     try:
         sent = job.transport.send(job.message)
     except Exception as exc:
-        return Outcome(job, error=exc, elapsed=monotonic() - started)
-    return Outcome(job, result=sent, elapsed=monotonic() - started)
+        return SendOutcome(job, error=exc, elapsed=monotonic() - started)
+    return SendOutcome(job, result=sent, elapsed=monotonic() - started)
 
 
 def _deliver(claimed: dict[int, int], now: datetime, started: float, result: DeliveryResult):
@@ -300,7 +292,7 @@ def _still_mine(job: Job):
     )
 
 
-def _record_one(outcome: Outcome, now, result, managers) -> None:
+def _record_one(outcome: SendOutcome, now, result, managers) -> None:
     job, row = outcome.job, outcome.job.row
     at = now + timedelta(seconds=outcome.elapsed)
     channel = getattr(job.transport, "channel", "")

@@ -10,7 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
-from bench.harness import QueryCounter, Stopwatch, build_timers, profiled, throwaway_database
+from leadops.bench.harness import (
+    QueryCounter,
+    Stopwatch,
+    build_timers,
+    profiled,
+    throwaway_database,
+)
 
 NOW = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)  # a Wednesday, inside office hours
 

@@ -1,41 +1,36 @@
 """Writing messages into the outbox, in the transaction of the step they announce (SPEC §8).
 
-Delivery is separate (escalations/delivery.py): it runs after commit and retries."""
+Delivery is separate (escalations/notify/delivery.py): it runs after commit and retries."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from django.db import transaction
+from django_q import tasks as q_tasks
 
-from escalations.models import Notification, NotificationStatus, Persona
+from escalations.models import REP_PERSONAS, Notification, NotificationStatus
+from escalations.schedule import DELIVERY_TASK
 from leadops.bulk import insert_rows
+from teams.calendar_builders import calendar_for_rep
+from teams.models import Rep
 
-REP_PERSONAS = frozenset({Persona.OWNER, Persona.OLD_OWNER, Persona.NEW_OWNER})
+logger = logging.getLogger(__name__)
 
 
 def release_time(rep, now: datetime) -> datetime:
     """Quiet hours: a message to a rep outside their working hours waits for their next
     working period (their own hours and zone, or the market's)."""
-    from teams.calendar_builders import calendar_for_rep
-
     calendar = calendar_for_rep(rep)
     return now if calendar.is_open(now) else calendar.next_open(now)
-
-
-def managers_by_team(team_ids) -> dict:
-    """The active manager of each team (a team has one at most): who hears of breaches."""
-    from teams.models import Rep, Role
-
-    managers = Rep.objects.filter(team_id__in=list(team_ids), role=Role.MANAGER, active=True)
-    return {rep.team_id: rep for rep in managers}
 
 
 def team_manager(team_id: int, managers: dict | None = None):
     """One team's manager, from (and into) `managers` when the caller keeps one per batch."""
     if managers is not None and team_id in managers:
         return managers[team_id]
-    manager = managers_by_team([team_id]).get(team_id)
+    manager = Rep.objects.managers_by_team([team_id]).get(team_id)
     if managers is not None:
         managers[team_id] = manager
     return manager
@@ -110,6 +105,13 @@ def _wake_queued() -> bool:
 
 
 def _wake_delivery() -> None:
-    from escalations.delivery import enqueue_delivery
-
     enqueue_delivery()
+
+
+def enqueue_delivery() -> None:
+    """Wake delivery (called on commit). Never raises: the per-minute schedule is the safety
+    net, and a broken queue must not break the commit that wrote the rows."""
+    try:
+        q_tasks.async_task(DELIVERY_TASK, task_name="notification delivery", group="delivery")
+    except Exception:
+        logger.exception("could not enqueue notification delivery; the schedule will catch up")

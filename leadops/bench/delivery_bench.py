@@ -179,7 +179,7 @@ class _FakeSlackProcess:
 
 def main(argv=None) -> int:
     _setup_django()
-    from bench.harness import throwaway_database
+    from leadops.bench.harness import throwaway_database
 
     args = _parse(argv)
     with throwaway_database():
@@ -191,7 +191,7 @@ def _run(args) -> int:
     from django.test.utils import override_settings
     from django.utils import timezone
 
-    from escalations.delivery import deliver_due
+    from escalations.notify.delivery import deliver_due
 
     logging.getLogger("escalations").setLevel(logging.WARNING)
     now = timezone.now()

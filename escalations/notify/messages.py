@@ -20,12 +20,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from escalations import planning
-from escalations.models import MessageKind, Persona
-from leadops.models import LeadState
-
-REP_PERSONAS = frozenset({Persona.OWNER, Persona.OLD_OWNER, Persona.NEW_OWNER})
-DISQUALIFIABLE = frozenset({LeadState.NEW, LeadState.CONTACTED, LeadState.QUALIFIED})
+from escalations import links, planning
+from escalations.models import REP_PERSONAS, MessageKind, Persona
+from leadops.lifecycle import DISQUALIFIABLE
+from teams.models import Rep
 
 # Slack action ids (the Slack app's handlers listen for these). Every button's value is the same
 # compact JSON: {"lead_id": 12, "timer_id": 34, "notification_id": 56} (timer_id may be null).
@@ -456,9 +454,6 @@ def headline(lead, status: SlaStatus, now: datetime) -> str:
 def render(notification, *, now: datetime, timer=None, names: dict[int, str] | None = None):
     """The message for an outbox row at `now`. `timer` is the lead's open timer (default: the
     row's); `names` maps rep ids named in the context to names (looked up when missing)."""
-    from escalations import links
-    from teams.models import Rep
-
     lead = notification.lead
     timer = timer if timer is not None else notification.timer
     wanted = context_rep_ids(notification) - set(names or {})

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
-from bench.harness import QueryCounter, Stopwatch, profiled, throwaway_database
+from leadops.bench.harness import QueryCounter, Stopwatch, profiled, throwaway_database
 
 NOW = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
 
