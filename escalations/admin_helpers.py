@@ -16,7 +16,6 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -24,6 +23,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from escalations import permissions
+from escalations.explain import STATUS_CHOICES, STATUS_LABELS, filter_by_status, status_code
 from escalations.models import SlaTimer, Stage
 
 # --- scope: what a user may see -----------------------------------------------------------------
@@ -168,21 +168,6 @@ def duration_text(value: timedelta | None) -> str:
 
 # --- SLA status of a lead, from its open timer ---------------------------------------------------
 
-SLA_STATUSES = (
-    ("on_track", "on track"),
-    ("at_risk", "at risk"),
-    ("breached", "breached"),
-    ("reassigned", "reassigned"),
-    ("paused", "paused"),
-    ("no_sla", "no SLA"),
-)
-SLA_STATUS_LABELS = dict(SLA_STATUSES)
-STAGE_STATUS = {
-    Stage.PENDING: "on_track",
-    Stage.WARNED: "at_risk",
-    Stage.BREACHED: "breached",
-    Stage.REASSIGNED: "reassigned",
-}
 STATUS_COLOURS = {
     "on_track": "#2e7d32",
     "at_risk": "#b26a00",
@@ -193,22 +178,13 @@ STATUS_COLOURS = {
 }
 
 
-def sla_status(timer: SlaTimer | None) -> str:
-    """What the sweep has fired on the open timer (its stage), or paused, or no SLA."""
-    if timer is None:
-        return "no_sla"
-    if timer.paused_at is not None:
-        return "paused"
-    return STAGE_STATUS.get(timer.stage, "on_track")
-
-
 def sla_status_html(timer: SlaTimer | None):
-    code = sla_status(timer)
+    code = status_code(timer)
     return format_html(
         '<span class="sla-status sla-{}" style="color:{};font-weight:bold">{}</span>',
         code,
         STATUS_COLOURS[code],
-        SLA_STATUS_LABELS[code],
+        STATUS_LABELS[code],
     )
 
 
@@ -226,33 +202,16 @@ def time_left_text(timer: SlaTimer | None, now: datetime) -> str:
     return f"overdue by {duration_text(now - timer.due_at)}"
 
 
-def open_timers(outer: str = "pk"):
-    return SlaTimer.objects.filter(lead_id=OuterRef(outer), completed_at__isnull=True)
-
-
-def filter_by_sla_status(queryset, status: str, outer: str = "pk"):
-    """Leads (or rows pointing at leads through `outer`) whose open timer is in `status`."""
-    timers = open_timers(outer)
-    if status == "no_sla":
-        return queryset.filter(~Exists(timers))
-    if status == "paused":
-        return queryset.filter(Exists(timers.filter(paused_at__isnull=False)))
-    stages = [stage for stage, code in STAGE_STATUS.items() if code == status]
-    if not stages:
-        return queryset
-    return queryset.filter(Exists(timers.filter(paused_at__isnull=True, stage__in=stages)))
-
-
 class SlaStatusFilter(admin.SimpleListFilter):
     title = "SLA status"
     parameter_name = "sla"
 
     def lookups(self, request, model_admin):
-        return SLA_STATUSES
+        return STATUS_CHOICES
 
     def queryset(self, request, queryset):
-        if self.value() in SLA_STATUS_LABELS:
-            return filter_by_sla_status(queryset, self.value())
+        if self.value() in STATUS_LABELS:
+            return filter_by_status(queryset, self.value())
         return queryset
 
 

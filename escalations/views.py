@@ -12,8 +12,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from escalations import links
+from escalations.explain import local_time, sla_status
 from escalations.models import SlaTimer
-from escalations.notify.messages import local_time, sla_status
 from leadops.lifecycle import DISQUALIFIABLE, LifecycleError
 from leadops.models import Lead
 from teams.models import Rep

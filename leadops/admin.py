@@ -4,8 +4,6 @@ lifecycle and reassignment verbs, from small form pages linked on the lead's cha
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -19,7 +17,6 @@ from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from audit.models import AuditEvent
-from escalations import planning
 from escalations.admin_helpers import (
     LargeTableAdminMixin,
     NoHistoryRevertMixin,
@@ -31,13 +28,12 @@ from escalations.admin_helpers import (
     local_text,
     object_form_page,
     scope_queryset,
-    sla_status,
     sla_status_html,
     team_filter,
     time_left_text,
 )
+from escalations.explain import explain
 from escalations.models import SlaTimer
-from escalations.policies import resolve_for_lead
 from leadops import lifecycle
 from leadops.admin_forms import (
     ActivityForm,
@@ -243,63 +239,45 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin, Si
 
     @admin.display(description="SLA")
     def explain_sla(self, obj):
-        now = timezone.now()
+        facts = explain(obj, now=timezone.now(), timer=self._open_timer(obj))
         tz = obj.market.timezone
-        timer = self._open_timer(obj)
-        resolved = None if obj.is_closed else resolve_for_lead(obj)
+        timer = facts.timer
         context = {
             "lead": obj,
             "timer": timer,
             "tz": tz,
-            "status": sla_status(timer),
+            "status": facts.code,
             "status_html": sla_status_html(timer),
-            "resolved": resolved,
+            "resolved": facts.matching,
         }
         if timer is None:
-            context["last"] = obj.timers.select_related("policy").order_by("-started_at").first()
-            if context["last"] is not None:
-                context["last_completed"] = local_text(context["last"].completed_at, tz)
+            context["last"] = facts.last_timer
+            if facts.last_timer is not None:
+                context["last_completed"] = local_text(facts.last_timer.completed_at, tz)
             return render_to_string("admin/leadops/lead/explain_sla.html", context)
-        calendar = planning.calendar_for(obj, timer.clock)
-        paused_for = (now - timer.paused_at) if timer.paused_at else None
         context.update(
             {
                 "policy_url": reverse("admin:escalations_slapolicy_change", args=[timer.policy_id]),
-                "policy": timer.policy,
-                "stale": resolved is not None
-                and (
-                    resolved.policy.pk != timer.policy_id
-                    or resolved.version != timer.policy_version
-                ),
-                "no_policy_now": resolved is None,
-                "time_left": time_left_text(timer, now),
+                "policy": facts.policy,
+                "stale": facts.stale,
+                "no_policy_now": facts.no_policy_now,
+                "time_left": time_left_text(timer, facts.now),
                 "window_business": duration_text(timer.window_business),
-                "elapsed": duration_text(planning.business_elapsed(timer, now, calendar)),
+                "elapsed": duration_text(facts.elapsed),
                 "started": local_text(timer.started_at, tz),
                 "stages": [
                     (
-                        "Warning",
-                        timer.thresholds.get("warn"),
-                        local_text(timer.warn_at, tz),
-                        timer.stage in ("warned", "breached", "reassigned"),
-                    ),
-                    (
-                        "Breach",
-                        timer.thresholds.get("breach"),
-                        local_text(timer.due_at, tz),
-                        timer.stage in ("breached", "reassigned"),
-                    ),
-                    (
-                        "Reassignment",
-                        timer.thresholds.get("reassign"),
-                        local_text(timer.reassign_at, tz),
-                        timer.stage == "reassigned",
-                    ),
+                        stage.name.capitalize(),
+                        stage.percent,
+                        local_text(stage.at, tz),
+                        stage.reached,
+                    )
+                    for stage in facts.stages
                 ],
                 "next_fire": local_text(timer.next_fire_at, tz) if timer.next_fire_at else None,
                 "paused_since": local_text(timer.paused_at, tz) if timer.paused_at else None,
                 "resume_at": local_text(timer.resume_at, tz) if timer.resume_at else None,
-                "paused_total": duration_text(timer.paused_total + (paused_for or timedelta(0))),
+                "paused_total": duration_text(facts.paused_total),
                 "owner_at_start": timer.owner,
                 "timer_url": reverse("admin:escalations_slatimer_change", args=[timer.pk]),
             }

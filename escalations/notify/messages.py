@@ -20,7 +20,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from escalations import links, planning
+from escalations import links
+from escalations.explain import SlaStatus, duration, local_time, sla_status
 from escalations.models import REP_PERSONAS, MessageKind, Persona
 from leadops.lifecycle import DISQUALIFIABLE
 from teams.models import Rep
@@ -43,70 +44,8 @@ CAUSE_PHRASES = {
 # --- formatting -----------------------------------------------------------------------------------
 
 
-def duration(value: timedelta) -> str:
-    """12 minutes, 1 hour, 3 hours 5 minutes; under a minute: "less than a minute"."""
-    minutes = int(value.total_seconds() // 60)
-    if minutes < 1:
-        return "less than a minute"
-    if minutes < 60:
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    hours, minutes = divmod(minutes, 60)
-    text = f"{hours} hour{'s' if hours != 1 else ''}"
-    return f"{text} {minutes} minute{'s' if minutes != 1 else ''}" if minutes else text
-
-
-def local_time(instant: datetime, tz: ZoneInfo, now: datetime) -> str:
-    """08:00 today, "Mon 08:00" within a week, else "2 Mar 08:00" (in the market's zone)."""
-    local = instant.astimezone(tz)
-    days = abs((local.date() - now.astimezone(tz).date()).days)
-    if days == 0:
-        return f"{local:%H:%M}"
-    if days < 7:
-        return f"{local:%a %H:%M}"
-    return f"{local.day} {local:%b %H:%M}"
-
-
 def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-# --- the SLA status -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SlaStatus:
-    label: str  # on track / at risk / breached / paused / no SLA / closed
-    phrase: str  # the end of the seed sentence: "SLA breach in 12 minutes"
-    elapsed: timedelta | None = None
-    remaining: timedelta | None = None  # business time left; negative when overdue
-    due: str = ""  # local due time
-    window: str = ""
-
-
-def sla_status(lead, timer, now: datetime, context: dict | None = None) -> SlaStatus:
-    """Where the lead stands against its SLA at `now`, all in business time."""
-    tz = ZoneInfo(lead.market.timezone)
-    context = context or {}
-    if lead.is_closed:
-        return SlaStatus("closed", f"closed as {lead.state}")
-    if timer is None or timer.state != lead.state:
-        seconds = context.get("elapsed_seconds")
-        elapsed = timedelta(seconds=seconds) if seconds is not None else None
-        return SlaStatus("no SLA", "no SLA", elapsed=elapsed)
-    calendar = planning.calendar_for(lead, timer.clock)
-    at = min(now, timer.completed_at) if timer.completed_at else now
-    elapsed = planning.business_elapsed(timer, at, calendar)
-    remaining = timer.window_business - elapsed
-    due = local_time(timer.due_at, tz, now)
-    common = {"elapsed": elapsed, "remaining": remaining, "due": due, "window": timer.window}
-    if timer.paused_at is not None:
-        return SlaStatus("paused", "SLA paused (on hold)", **common)
-    if remaining > timedelta(0):
-        label = "on track" if timer.stage == "pending" else "at risk"
-        return SlaStatus(label, f"SLA breach in {duration(remaining)}", **common)
-    if -remaining < timedelta(minutes=1):
-        return SlaStatus("breached", "SLA breached just now", **common)
-    return SlaStatus("breached", f"SLA breached, overdue by {duration(-remaining)}", **common)
 
 
 # --- the message ----------------------------------------------------------------------------------
