@@ -12,7 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from escalations import admin_views
+from escalations import admin_views, org_changes
 from escalations.admin_helpers import (
     LargeTableAdminMixin,
     NoHistoryRevertMixin,
@@ -139,21 +139,17 @@ class SlaPolicyAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
         return actions
 
     def save_model(self, request, obj, form, change):
-        from escalations.timers import deactivate_policy
-
         reason = form.cleaned_data["change_reason"]
         was_active = (
             SlaPolicy.objects.filter(pk=obj.pk).values_list("active", flat=True).first()
             if change
             else None
         )
-        obj._change_reason = reason
-        super().save_model(request, obj, form, change)
+        result = org_changes.save_policy(obj, actor=request.user, reason=reason)
         if change and was_active and not obj.active:
-            cancelled = deactivate_policy(obj, actor=request.user, reason=reason)
             self.message_user(
                 request,
-                f"Policy deactivated: {cancelled} open timer(s) cancelled; the policy that "
+                f"Policy deactivated: {result.cancelled} open timer(s) cancelled; the policy that "
                 "matches now (if any) started a fresh timer for each of those leads.",
                 messages.SUCCESS,
             )
@@ -177,16 +173,13 @@ class SlaPolicyAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
 
     @admin.action(description="Deactivate selected policies…", permissions=["change"])
     def deactivate_selected(self, request, queryset):
-        from escalations.timers import deactivate_policy
-
         def apply(chosen, reason):
             total = cancelled = 0
             for policy in chosen.filter(active=True):
-                policy.active = False
-                policy._history_user = request.user
-                policy._change_reason = reason[:100]
-                policy.save()
-                cancelled += deactivate_policy(policy, actor=request.user, reason=reason)
+                result = org_changes.set_policy_active(
+                    policy, False, actor=request.user, reason=reason
+                )
+                cancelled += result.cancelled
                 total += 1
             self.message_user(
                 request,
@@ -246,8 +239,9 @@ class SlaThresholdsAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        obj._change_reason = form.cleaned_data["change_reason"]
-        super().save_model(request, obj, form, change)
+        org_changes.save_thresholds(
+            obj, actor=request.user, reason=form.cleaned_data["change_reason"]
+        )
         self.message_user(
             request,
             "New timers use these thresholds; running timers keep the ones they started with.",
