@@ -12,7 +12,7 @@ from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from escalations import org_changes
-from escalations.admin_helpers import (
+from leadops.admin_kit import (
     NoHistoryRevertMixin,
     ScopedAdminMixin,
     local_text,
