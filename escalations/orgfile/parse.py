@@ -36,11 +36,12 @@ def max_bytes() -> int:
 
 def _too_big(source: str, size: int) -> OrgFileError:
     limit = max_bytes()
+    about = f", about {limit / 2**20:.1f} MB" if limit >= 2**20 else ""
     return OrgFileError(
         source,
         [
-            f"the file is {size:,} bytes; an org file may have at most {limit:,} bytes "
-            f"({limit / 2**20:.1f} MB, setting ORG_FILE_MAX_BYTES)"
+            f"the file is {size:,} bytes; an org file may have at most {limit:,} bytes"
+            f"{about} (setting ORG_FILE_MAX_BYTES)"
         ],
     )
 
