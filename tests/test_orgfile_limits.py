@@ -16,6 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from escalations.orgfile import OrgFileError, load_document, load_org, parse_document
+from escalations.orgfile import load as orgfile_load
 from escalations.orgfile import parse as orgfile_parse
 from escalations.orgfile.schema import FIELDS, MAX_ERRORS, MAX_MESSAGE, TOP_LEVEL
 from teams.hours import WEEKDAYS
@@ -261,3 +262,14 @@ def test_any_bytes_parse_to_a_mapping_or_are_refused(raw):
         except OrgFileError:
             continue
         assert isinstance(data, dict)
+
+
+@pytest.mark.django_db
+def test_a_row_saved_by_someone_else_while_the_file_loads_is_a_clean_error(monkeypatch):
+    load_document(copy.deepcopy(MINIMAL))
+    before = org_state()
+    # As if another writer had saved the market, sources, ... after the loader looked them up.
+    monkeypatch.setattr(orgfile_load, "_by_key", lambda *args, **kwargs: {})
+    with pytest.raises(OrgFileError, match="the org changed while the file was loading"):
+        load_document(copy.deepcopy(MINIMAL))
+    assert org_state() == before

@@ -15,13 +15,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
 from escalations.models import Clock, SlaPolicy, SlaThresholds
 from escalations.org_changes import OrgChangeSet
 from escalations.orgfile.parse import read_document
-from escalations.orgfile.schema import Document, ErrorList, check_document, file_field
+from escalations.orgfile.schema import (
+    Document,
+    ErrorList,
+    OrgFileError,
+    check_document,
+    file_field,
+)
 from leadops.actors import resolve_actor
 from leadops.models import Source
 from teams.models import Market, Rep, Role, Team, TimeOff
@@ -58,6 +64,20 @@ def load_org(path: str | Path, *, actor=None, dry_run: bool = False) -> LoadRepo
 
 CHUNK = 500  # keys per `IN (...)` query, well under SQLite's variable limit
 
+# Model validation without the queries this module has already answered, so that a created or
+# changed entry costs a fixed few queries: every row was looked up by its natural key (so a
+# unique check cannot fail, and a policy's four conditional unique constraints, two queries
+# each, neither), a team's market and a rep's team were just resolved, and a rep's one-manager
+# rule is checked by `_load_reps` and `Rep.clean`. Only a concurrent writer could break one of
+# these; the database constraints stop it and `load_document` reports it.
+FULL_CLEAN = {
+    "markets": {"validate_unique": False},
+    "sources": {"validate_unique": False},
+    "teams": {"exclude": ["market"], "validate_unique": False},
+    "reps": {"exclude": ["team"], "validate_unique": False, "validate_constraints": False},
+    "sla_policies": {"exclude": ["market", "source"], "validate_constraints": False},
+}
+
 
 def _by_key(queryset, lookup: str, keys, key=None) -> dict:
     key = key or (lambda obj: getattr(obj, lookup))
@@ -90,14 +110,12 @@ class _Loader:
     def error(self, where: str, fieldname: str | None, message: str) -> None:
         self.errors.add(where, fieldname, message)
 
-    def save(
-        self, obj, what: str, where: str, *, exclude=None, changed: bool, created: bool
-    ) -> bool:
+    def save(self, obj, what: str, where: str, *, changed: bool, created: bool) -> bool:
         if not (created or changed):
             self.report.count(what, "unchanged")
             return True
         try:
-            obj.full_clean(exclude=exclude)
+            obj.full_clean(**FULL_CLEAN.get(what, {}))
         except ValidationError as exc:
             for fieldname, messages in exc.message_dict.items():
                 self.error(where, file_field(fieldname), " ".join(messages))
@@ -158,6 +176,10 @@ def load_document(
                 raise _DryRun
     except _DryRun:
         loader.report.dry_run = True
+    except IntegrityError:  # someone saved the same market, rep, ... while the file loaded
+        raise OrgFileError(
+            source, ["the org changed while the file was loading: nothing was changed, load again"]
+        ) from None
     return loader.report
 
 
