@@ -79,13 +79,13 @@ FULL_CLEAN = {
 }
 
 
-def _by_key(queryset, lookup: str, keys, key=None) -> dict:
-    key = key or (lambda obj: getattr(obj, lookup))
+def _by_key(queryset, lookup: str, keys) -> dict:
+    """The rows whose `lookup` is one of `keys`, by that value (one query per CHUNK keys)."""
     keys = sorted(set(keys))
     found = {}
     for i in range(0, len(keys), CHUNK):
         for obj in queryset.filter(**{f"{lookup}__in": keys[i : i + CHUNK]}):
-            found[key(obj)] = obj
+            found[getattr(obj, lookup)] = obj
     return found
 
 

@@ -34,13 +34,14 @@ def max_bytes() -> int:
     return settings.ORG_FILE_MAX_BYTES
 
 
-def _too_big(source: str, size: int) -> OrgFileError:
+def _too_big(source: str, size: int, *, at_least: bool = False) -> OrgFileError:
     limit = max_bytes()
     about = f", about {limit / 2**20:.1f} MB" if limit >= 2**20 else ""
+    is_ = "is at least" if at_least else "is"
     return OrgFileError(
         source,
         [
-            f"the file is {size:,} bytes; an org file may have at most {limit:,} bytes"
+            f"the file {is_} {size:,} bytes; an org file may have at most {limit:,} bytes"
             f"{about} (setting ORG_FILE_MAX_BYTES)"
         ],
     )
@@ -60,7 +61,7 @@ def read_document(path: str | Path) -> dict:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise OrgFileError(str(path), [f"cannot read the file: {reason}"]) from None
     if len(raw) > limit:
-        raise _too_big(str(path), len(raw))
+        raise _too_big(str(path), len(raw), at_least=True)
     fmt = "json" if path.suffix.lower() == ".json" else "yaml"
     return parse_document(raw, fmt=fmt, source=str(path))
 
@@ -69,8 +70,11 @@ def parse_document(raw: bytes | str, *, fmt: str, source: str = "<document>") ->
     """Parse a YAML or JSON org document (`fmt`: "yaml" or "json") from bytes or text."""
     limit = max_bytes()
     if isinstance(raw, str):
-        if len(raw) > limit or len(raw.encode("utf-8", "surrogatepass")) > limit:
-            raise _too_big(source, len(raw.encode("utf-8", "surrogatepass")))
+        if len(raw) > limit:  # at least as many bytes as characters: no need to encode it all
+            raise _too_big(source, len(raw), at_least=True)
+        size = len(raw.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise _too_big(source, size)
         text = raw
     else:
         if len(raw) > limit:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import reprlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from escalations.models import Clock
 from escalations.windows import WindowError, parse_window
@@ -158,7 +158,7 @@ def _text(value, max_length: int) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        hint = " (put it in quotes)" if isinstance(value, (bool, int, float, datetime)) else ""
+        hint = " (put it in quotes)" if isinstance(value, (bool, int, float, date)) else ""
         raise Invalid(f"must be text, not {_kind(value)}{hint}")
     bad = _FORBIDDEN.search(value)
     if bad:
