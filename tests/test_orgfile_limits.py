@@ -53,8 +53,10 @@ def test_the_size_limit_is_a_setting_and_holds_for_text_given_directly(tmp_path)
     path.write_text("sources:\n" + "  - {code: web, name: Web}\n" * 100)  # 2,610 bytes
     with pytest.raises(OrgFileError, match="at most 2,048 bytes"):
         load_org(path)
-    with pytest.raises(OrgFileError, match="the file is 4,095 bytes"):
-        parse_document('{"sources": "' + "é" * 2040 + '"}', fmt="json")
+    with pytest.raises(OrgFileError, match="the file is 2,055 bytes"):
+        parse_document('{"sources": "' + "é" * 1020 + '"}', fmt="json")  # 1,035 characters
+    with pytest.raises(OrgFileError, match="the file is at least 3,000,000 bytes"):
+        parse_document("x" * 3_000_000, fmt="yaml")
 
 
 # Six levels of nine: 386 bytes that expand to 531,441 strings (3.7 MB once written out).
