@@ -1,6 +1,6 @@
 """The org file (SPEC §13): `parse` (bytes to a document: size, encoding, strict YAML/JSON),
-`schema` (what a valid document is: types, formats, duplicates), `load` (all or nothing, with a
-dry run) and `export`."""
+`schema` with `checks` (what a valid document is: types, formats, duplicates), `load` (all or
+nothing, with a dry run) and `export`."""
 
 from escalations.orgfile.export import dump_document, export_document
 from escalations.orgfile.load import LoadReport, load_document, load_org

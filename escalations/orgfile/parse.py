@@ -24,7 +24,8 @@ import yaml
 from django.conf import settings
 from yaml.constructor import ConstructorError
 
-from escalations.orgfile.schema import OrgFileError, show
+from escalations.orgfile.checks import show
+from escalations.orgfile.schema import OrgFileError
 
 _BOM = b"\xef\xbb\xbf"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
