@@ -4,6 +4,7 @@ tampered links get 403, expired ones 410; a lead that moved on offers no actions
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from datetime import timedelta
 from urllib.parse import urlparse
 
@@ -210,3 +211,48 @@ def test_a_head_request_from_a_link_scanner_changes_nothing(client, seed_lead, o
     assert client.head(_path(org.lena, seed_lead)).status_code == 200
     assert client.put(_path(org.lena, seed_lead)).status_code == 405
     assert _snapshot(seed_lead) == before
+
+
+# --- replays (issue 14, item 6) -------------------------------------------------------------------
+
+
+class _Forms(HTMLParser):
+    """Every <form> on a page as {input name: value}, the way a browser would submit it."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[dict[str, str]] = []
+        self._current: dict[str, str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self._current = {}
+        elif tag == "input" and self._current is not None and attrs.get("name"):
+            self._current[attrs["name"]] = attrs.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "form" and self._current is not None:
+            self.forms.append(self._current)
+            self._current = None
+
+
+def form_for(page: str, action: str) -> dict[str, str]:
+    parser = _Forms()
+    parser.feed(page)
+    [form] = [f for f in parser.forms if f.get("action") == action]
+    return form
+
+
+def test_replaying_a_link_form_post_records_nothing_new(seed_lead, org, at_warn_time):
+    client = Client(enforce_csrf_checks=True)
+    path = _path(org.lena, seed_lead)
+    data = form_for(client.get(path).content.decode(), "call")
+
+    responses = [client.post(path, data, follow=True) for _ in range(3)]
+
+    assert Activity.objects.filter(lead=seed_lead).count() == 1
+    assert all(r.status_code == 200 for r in responses)
+    first, replay = responses[0].content.decode(), responses[2].content.decode()
+    assert "Call logged by Lena Hoffmann at 09:48 CET" in first
+    assert "This form was already sent" in replay and "nothing new was recorded" in replay
