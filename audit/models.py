@@ -27,6 +27,7 @@ class AuditKind(models.TextChoices):
     NOTIFICATION_SENT = "notification_sent", "Notification sent"
     NOTIFICATION_FAILED = "notification_failed", "Notification failed"
     PROGRESS_RECORDED = "progress_recorded", "Progress recorded"
+    SLACK_ACTION = "slack_action", "Slack action"
 
 
 class AuditQuerySet(models.QuerySet):
