@@ -51,9 +51,10 @@ class Refused(Exception):
     """The action was not taken; `code` says which rule refused it, the message says why in a
     sentence a rep can read."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, *, field: str | None = None):
         super().__init__(message)
         self.code = code
+        self.field = field  # the input at fault, when the action's input was refused
 
 
 @dataclass(frozen=True)
@@ -250,6 +251,12 @@ def _slack_reps(slack_user_id: str):
     )
 
 
+def rep_for_slack_user(slack_user_id: str):
+    """The active rep a Slack user is (the first, if one person has reps on several teams)."""
+    reps = _slack_reps(slack_user_id)
+    return reps[0] if reps else None
+
+
 def _slack_rep_chooser(slack_user_id: str):
     reps = _slack_reps(slack_user_id)
 
@@ -348,7 +355,7 @@ def act_by_slack(
         _audit_refusal(
             exc, slack_user_id=slack_user_id, action_id=action_id, key=key, lead_id=lead_id
         )
-        raise Refused("invalid", f"Nothing was recorded: {exc}.") from exc
+        raise Refused("invalid", f"Nothing was recorded: {exc}.", field=exc.field) from exc
     except Refused as exc:
         _audit_refusal(
             exc, slack_user_id=slack_user_id, action_id=action_id, key=key, lead_id=lead_id
