@@ -253,13 +253,10 @@ def _slack_reps(slack_user_id: str):
 
 def rep_for_slack_user(slack_user_id: str):
     """The active rep a Slack user is (the first, if one person has reps on several teams)."""
-    reps = _slack_reps(slack_user_id)
-    return reps[0] if reps else None
+    return next(iter(_slack_reps(slack_user_id)), None)
 
 
-def _slack_rep_chooser(slack_user_id: str):
-    reps = _slack_reps(slack_user_id)
-
+def _slack_rep_chooser(slack_user_id: str, reps: list):
     def choose(lead):
         if not reps:
             raise Refused(
@@ -300,7 +297,8 @@ def _audit_slack(
     )
 
 
-def _audit_refusal(exc: Exception, *, slack_user_id, action_id, key, lead_id) -> None:
+def _audit_refusal(exc: Exception, *, slack_user_id, reps, action_id, key, lead_id) -> None:
+    """A refusal changed nothing, so its event is written in a transaction of its own."""
     with transaction.atomic():
         lead = Lead.objects.select_related("owner").filter(pk=lead_id).first()
         _audit_slack(
@@ -309,6 +307,7 @@ def _audit_refusal(exc: Exception, *, slack_user_id, action_id, key, lead_id) ->
             result="refused",
             key=key,
             lead=lead,
+            rep=reps[0] if reps else None,
             detail=f"{getattr(exc, 'code', 'invalid')}: {exc}",
         )
 
@@ -339,34 +338,33 @@ def act_by_slack(
             activity=outcome.activity,
         )
 
+    reps = _slack_reps(slack_user_id)
+    refused = {"slack_user_id": slack_user_id, "reps": reps, "action_id": action_id}
     try:
         return _act(
             lead_id=lead_id,
             action=action,
             key=key,
             channel=ActionChannel.SLACK,
-            choose_rep=_slack_rep_chooser(slack_user_id),
+            choose_rep=_slack_rep_chooser(slack_user_id, reps),
             expect_timer_id=expect_timer_id,
             reason=reason,
             notes="",
             on_done=on_done,
         )
     except lifecycle.LifecycleError as exc:
-        _audit_refusal(
-            exc, slack_user_id=slack_user_id, action_id=action_id, key=key, lead_id=lead_id
-        )
+        _audit_refusal(exc, **refused, key=key, lead_id=lead_id)
         raise Refused("invalid", f"Nothing was recorded: {exc}.", field=exc.field) from exc
     except Refused as exc:
-        _audit_refusal(
-            exc, slack_user_id=slack_user_id, action_id=action_id, key=key, lead_id=lead_id
-        )
+        _audit_refusal(exc, **refused, key=key, lead_id=lead_id)
         raise
 
 
 def check_slack(slack_user_id: str, lead_id, *, expect_timer_id, action_id: str) -> Lead:
     """Whether the Slack user may act on the lead from this button now (before a modal asks for
     more); raises `Refused` (audited) like `act_by_slack` would, records nothing otherwise."""
-    choose = _slack_rep_chooser(slack_user_id)
+    reps = _slack_reps(slack_user_id)
+    choose = _slack_rep_chooser(slack_user_id, reps)
     try:
         lead = Lead.objects.select_related("market", "team", "owner").filter(pk=lead_id).first()
         if lead is None:
@@ -374,7 +372,12 @@ def check_slack(slack_user_id: str, lead_id, *, expect_timer_id, action_id: str)
         _check(choose(lead), lead, open_timer_of(lead), expect_timer_id)
     except Refused as exc:
         _audit_refusal(
-            exc, slack_user_id=slack_user_id, action_id=action_id, key="", lead_id=lead_id
+            exc,
+            slack_user_id=slack_user_id,
+            reps=reps,
+            action_id=action_id,
+            key="",
+            lead_id=lead_id,
         )
         raise
     return lead

@@ -409,7 +409,7 @@ class ActionReceipt(models.Model):
     in the database: the link form's one-time nonce, or Slack's message and button (or modal).
     The key is claimed by inserting this row in the action's transaction, so a replayed form, a
     Slack retry or a double click finds it taken and records nothing new (no check-then-insert:
-    a concurrent twin waits on the unique index and then fails)."""
+    a concurrent twin waits for the first transaction, then its insert fails)."""
 
     key = models.CharField(max_length=200, unique=True)
     channel = models.CharField(max_length=8, choices=ActionChannel.choices)

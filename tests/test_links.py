@@ -17,6 +17,7 @@ from audit.models import AuditEvent
 from escalations import links
 from escalations.reassign import reassign_lead
 from leadops.models import Activity, Lead
+from tests.factories import make_lead
 from tests.notify_fixtures import *  # noqa: F403 (the fixtures)
 from tests.notify_fixtures import WARN_AT
 
@@ -235,8 +236,6 @@ def test_a_closed_lead_offers_no_actions(client, seed_lead, org, at_warn_time):
 
 
 def test_a_link_to_a_deleted_lead_is_404(client, org, policies, at_warn_time):
-    from tests.factories import make_lead
-
     lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     path = _path(org.lena, lead)
     Lead.objects.filter(pk=lead.pk).delete()
@@ -287,8 +286,6 @@ def test_each_form_on_the_page_has_its_own_nonce(seed_lead, org, at_warn_time):
 def test_a_post_without_a_genuine_nonce_for_this_link_changes_nothing(
     client, seed_lead, org, policies, nonce, at_warn_time
 ):
-    from tests.factories import make_lead
-
     path = _path(org.lena, seed_lead)
     form = form_for(client.get(path).content.decode(), "call")
     other = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena, name="Other")

@@ -17,13 +17,18 @@ from django.test.utils import CaptureQueriesContext
 from slack_sdk.signature import SignatureVerifier
 
 from audit.models import AuditEvent, AuditKind
-from escalations.models import ActionReceipt, SlaTimer
+from escalations.admin_helpers import audit_summary
+from escalations.models import ActionReceipt, Notification, SlaTimer
 from escalations.notify.messages import render
+from escalations.notify.transports import HTTP_TIMEOUT_SECONDS
 from escalations.reassign import reassign_lead
 from escalations.slack import home
+from escalations.slack.app import request_handler
+from escalations.slack.clients import web_client, webhook_client
 from leadops import lifecycle
 from leadops.models import Activity, Lead
 from tests.factories import RepFactory, make_lead
+from tests.fakes import Reply
 from tests.notify_fixtures import *  # noqa: F403 (the fixtures)
 from tests.notify_fixtures import WARN_AT, after
 
@@ -71,8 +76,10 @@ def post_interactive(client, payload: dict, **kwargs):
 
 def click(notification, fake, action_id: str, *, user="ULENA", ts="1700000000.000001", n=1):
     """The block_actions payload Slack sends when `user` clicks `action_id` on the message
-    rendered from the outbox row `notification`."""
-    message = render(notification, now=WARN_AT)
+    rendered from the outbox row `notification` as delivery renders it now (with the lead's
+    open timer)."""
+    timer = SlaTimer.objects.filter(lead=notification.lead, completed_at__isnull=True).first()
+    message = render(notification, now=WARN_AT, timer=timer or notification.timer)
     blocks = message.slack_blocks()
     [button] = [
         element
@@ -242,6 +249,9 @@ def test_a_rep_who_does_not_own_the_lead_gets_an_ephemeral_refusal(
     [audit] = slack_audits()
     assert (audit["slack_user"], audit["result"]) == ("UFELIX", "refused")
     assert audit["detail"].startswith("not_allowed:")
+    event = AuditEvent.objects.get(kind=AuditKind.SLACK_ACTION)
+    assert (event.actor_name, event.lead_id) == ("Felix Wagner", warning.lead_id)
+    assert "slack_user: UFELIX · action: lead_log_call · result: refused" in audit_summary(event)
 
 
 def test_a_manager_of_another_team_is_refused(client, slack, warning, at_warn_time):
@@ -279,6 +289,19 @@ def test_a_button_from_an_old_message_does_not_act(client, slack, warning, org, 
     assert note["response_type"] == "ephemeral"
     assert note["text"].startswith("This message is out of date: the lead has moved on")
     assert "it is now in NEW, owned by Lena Hoffmann" in note["text"]
+
+
+def test_the_new_owner_acts_from_the_lead_reassigned_to_you_message(
+    client, slack, warning, org, at_warn_time
+):
+    reassign_lead(warning.lead, org.felix, cause="manual", actor=org.jonas)
+    to_felix = Notification.objects.get(lead=warning.lead, kind="reassigned_to")
+
+    post_interactive(client, click(to_felix, slack, "lead_log_call", user="UFELIX"))
+
+    [activity] = Activity.objects.filter(lead=warning.lead)
+    assert (activity.actor_id, activity.counted_as_progress) == (org.felix.pk, True)
+    assert "Call logged by Felix Wagner at 09:48 CET · SLA met" in responses(slack)[0]["text"]
 
 
 def test_a_button_on_a_closed_lead_does_not_act(client, slack, warning, org, at_warn_time):
@@ -589,8 +612,6 @@ def test_building_the_home_takes_two_queries_whatever_the_number_of_leads(org, p
 def test_slack_failing_after_the_ack_leaves_the_action_recorded(
     client, slack, warning, at_warn_time
 ):
-    from tests.fakes import Reply
-
     slack.then(Reply(500, "internal_error"))  # the response_url post fails
 
     response = post_interactive(client, click(warning, slack, "lead_log_call"))
@@ -599,3 +620,11 @@ def test_slack_failing_after_the_ack_leaves_the_action_recorded(
     assert len(responses(slack)) == 1  # tried once: no retries inside the task
     assert Activity.objects.filter(lead=warning.lead).count() == 1
     assert Lead.objects.get(pk=warning.lead_id).state == "CONTACTED"
+
+
+def test_the_app_calls_slack_under_the_outbox_client_rules(slack):
+    app_client = request_handler().app.client
+    for client in (app_client, web_client(), webhook_client(slack.response_url())):
+        assert client.timeout == HTTP_TIMEOUT_SECONDS
+        assert client.retry_handlers == []
+    assert app_client.base_url == slack.url
