@@ -29,9 +29,9 @@ run: install
 	@echo "Admin: http://localhost:$(PORT)/admin/  (logins above)"
 	$(BIN)/python manage.py serve --port $(PORT)
 
-## Run the whole test suite (SQLite by default; set DATABASE_URL / REDIS_URL for real servers).
-test: install-dev
-	$(BIN)/ruff check .
+## Run the linters and the whole test suite (SQLite by default; set DATABASE_URL / REDIS_URL for
+## real servers).
+test: lint
 	$(BIN)/pytest -q
 
 lint: install-dev

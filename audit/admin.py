@@ -17,8 +17,9 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from audit.models import AuditEvent
-from escalations.admin_helpers import (
+from leadops.admin_kit import (
     LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
     ScopedAdminMixin,
     audit_summary,
     local_html,
@@ -104,7 +105,9 @@ def csv_response(queryset, filename: str) -> StreamingHttpResponse:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(LargeTableAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
+    """The log is append-only: nobody adds, changes or deletes through the admin."""
+
     team_path = "team"
     list_display = (
         "occurred_local",
@@ -181,16 +184,6 @@ class AuditEventAdmin(LargeTableAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
         return format_html(
             "<pre>{}</pre>", json.dumps(obj.details or {}, indent=2, sort_keys=True, default=str)
         )
-
-    # The log is append-only: nobody adds, changes or deletes through the admin.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Export selected events as CSV", permissions=["view"])
     def export_csv(self, request, queryset):

@@ -19,6 +19,8 @@ def build_values(
     timer=None,
     actor: Actor | object | None = None,
     owner=None,
+    team=None,
+    policy=None,
     occurred_at: datetime | None = None,
     recorded_at: datetime | None = None,
     stage_due_at: datetime | None = None,
@@ -76,6 +78,10 @@ def build_values(
             owner = lead.owner
     if owner is not None:
         values.update(owner_id=owner.pk, owner_name=owner.name[:100])
+    if team is not None:  # an event about the org rather than a lead (a rep made inactive)
+        values["team_id"] = team.pk
+    if policy is not None:  # an event about a policy itself (policy_changed)
+        values.update(policy_id=policy.pk, policy_version=policy.version)
     return values
 
 

@@ -27,6 +27,10 @@ class AuditKind(models.TextChoices):
     NOTIFICATION_SENT = "notification_sent", "Notification sent"
     NOTIFICATION_FAILED = "notification_failed", "Notification failed"
     PROGRESS_RECORDED = "progress_recorded", "Progress recorded"
+    POLICY_CHANGED = "policy_changed", "SLA policy changed"
+    THRESHOLDS_CHANGED = "thresholds_changed", "SLA thresholds changed"
+    CALENDAR_CHANGED = "calendar_changed", "Business calendar changed"
+    REP_DEACTIVATED = "rep_deactivated", "Rep made inactive"
     SLACK_ACTION = "slack_action", "Slack action"
 
 

@@ -8,7 +8,7 @@ class EscalationsConfig(AppConfig):
     verbose_name = "Escalations"
 
     def ready(self) -> None:
-        # Imported here, not at the top: these import models, which are loaded after this module.
+        # Imported here, not at the top: they import models, which load after this module.
         from escalations import receivers
         from escalations.schedule import install_schedules
         from leadops.signals import lead_changed

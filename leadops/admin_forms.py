@@ -7,8 +7,8 @@ from django import forms
 from django.db import transaction
 from django.utils import timezone
 
-from escalations.admin_helpers import zone
 from leadops import lifecycle
+from leadops.admin_kit import zone
 from leadops.models import ActivityKind, Lead, LeadState
 from teams.models import Rep
 

@@ -11,7 +11,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
-from escalations.admin_helpers import (
+from escalations import org_changes
+from leadops.admin_kit import (
     NoHistoryRevertMixin,
     ScopedAdminMixin,
     local_text,
@@ -117,34 +118,16 @@ class MarketAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
         return obj.team_total
 
     def save_model(self, request, obj, form, change):
-        before = None
-        if change:
-            old = Market.objects.filter(pk=obj.pk).first()
-            try:
-                before = old.calendar_fingerprint() if old else None
-            except hours_format.HoursError:
-                before = ("unreadable",)
-        reason = _reason(form, "edited in the admin")
-        obj._change_reason = reason
-        super().save_model(request, obj, form, change)
-        if change and before != obj.calendar_fingerprint():
-            count = self._replan(request, obj, reason)
+        result = org_changes.save_market(
+            obj, actor=request.user, reason=_reason(form, "edited in the admin")
+        )
+        if change and result.notes:
             self.message_user(
                 request,
-                f"The business calendar of {obj.code} changed: {count} open SLA timer(s) "
-                "re-planned on the new calendar.",
+                f"The business calendar of {obj.code} changed: {result.replanned} open SLA "
+                "timer(s) re-planned on the new calendar.",
                 messages.SUCCESS,
             )
-
-    @staticmethod
-    def _replan(request, market, reason):
-        from escalations.timers import replan_market
-
-        return replan_market(
-            market,
-            actor=request.user,
-            reason=f"calendar of {market.code} edited in the admin: {reason}",
-        )
 
 
 @admin.register(Team)
@@ -278,19 +261,10 @@ class RepAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
         return week_summary(obj.hours) if obj.hours else "market's"
 
     def save_model(self, request, obj, form, change):
-        from escalations.reassign import deactivate_rep
-
-        deactivating = (
-            change and not obj.active and Rep.objects.filter(pk=obj.pk, active=True).exists()
+        result = org_changes.save_rep(
+            obj, actor=request.user, reason=_reason(form, "edited in the admin")
         )
-        obj._change_reason = _reason(form, "edited in the admin")
-        if deactivating:
-            # Save the other edits first; `deactivate_rep` sets the flag itself (with its own
-            # history record) and hands the open leads over.
-            obj.active = True
-        super().save_model(request, obj, form, change)
-        if deactivating:
-            result = deactivate_rep(obj, actor=request.user)
+        if result.notes:
             obj.refresh_from_db()
             level = messages.WARNING if result.unassigned else messages.SUCCESS
             self.message_user(

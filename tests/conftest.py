@@ -13,6 +13,9 @@ from teams.calendar_builders import clear_calendar_cache
 from teams.models import Role
 from tests.factories import MarketFactory, RepFactory, SourceFactory, TeamFactory
 
+# The fake Slack/Teams servers and the seed lead of the notification tests.
+pytest_plugins = ["tests.notify_fixtures"]
+
 BERLIN = ZoneInfo("Europe/Berlin")
 KOLKATA = ZoneInfo("Asia/Kolkata")
 

@@ -18,11 +18,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from audit.models import AuditEvent, AuditKind
-from escalations.admin_helpers import EstimatedCountPaginator
 from escalations.models import Outcome, Reassignment, SlaPolicy, SlaTimer
-from escalations.reassign import reassign_lead
+from escalations.policies import current_thresholds
+from escalations.reassign import find_candidate, reassign_lead
 from leadops import lifecycle
+from leadops.admin_kit import EstimatedCountPaginator
 from leadops.models import Lead
+from teams.admin_forms import week_to_text
 from teams.models import Rep, TimeOff
 from tests.conftest import berlin
 from tests.factories import UserFactory, make_lead
@@ -514,8 +516,6 @@ def test_revert_action_is_not_offered_to_a_user_who_leads_no_team(client, org, b
 
 
 def test_reassignment_page_shows_the_candidates_as_a_table(client, people, org, leads, clock):
-    from escalations.reassign import find_candidate
-
     search = find_candidate(leads["lena"], MONDAY_10.astimezone(), lock=False)
     reassignment = reassign_lead(
         leads["lena"], search.chosen, cause="sla", actor=None, search=search
@@ -596,8 +596,6 @@ def test_deactivating_a_policy_from_the_admin_cancels_its_open_timers(
 
 
 def test_thresholds_are_editable_with_a_reason_but_not_added_or_deleted(client, people, db):
-    from escalations.policies import current_thresholds
-
     thresholds = current_thresholds()
     login(client, people["olga"])
     assert client.get(reverse("admin:escalations_slathresholds_add")).status_code == 403
@@ -672,8 +670,6 @@ def test_policy_matrix_shows_the_effective_window_and_the_supplying_policy(
 
 
 def _market_data(market, **changes):
-    from teams.admin_forms import week_to_text
-
     data = {
         "code": market.code,
         "name": market.name,

@@ -23,7 +23,6 @@ from leadops import lifecycle
 from tests.conftest import berlin
 from tests.factories import make_lead
 from tests.fakes import Reply
-from tests.notify_fixtures import *  # noqa: F403 (the fixtures)
 from tests.notify_fixtures import DUE_AT, WARN_AT, after, sweep_at
 
 SEED_SENTENCE = (

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from escalations import receivers
 from leadops import lifecycle
 from leadops.lifecycle import (
     ALLOWED_TRANSITIONS,
@@ -16,6 +18,7 @@ from leadops.lifecycle import (
     is_progress_transition,
 )
 from leadops.models import Activity, Lead, LeadState
+from leadops.signals import lead_changed
 from tests.conftest import berlin
 from tests.factories import make_lead
 
@@ -276,3 +279,39 @@ def test_verbs_accept_a_django_user_as_actor(org, django_user_model):
     lead.refresh_from_db()
     assert lead.state == "CONTACTED"
     assert lead.history.first().history_user == user
+
+
+# --- the announcement to the apps above (leadops.signals.lead_changed) ---------------------------
+
+
+def test_every_change_is_announced_inside_the_leads_transaction(org, policies):
+    from_signal = []
+
+    def listener(sender, *, change, **kwargs):
+        from_signal.append((change.kind, Lead.objects.filter(pk=change.lead.pk).exists()))
+
+    lead_changed.connect(listener, dispatch_uid="test-listener")
+    try:
+        with time_machine.travel(berlin(2026, 12, 2, 10, 0), tick=False):
+            lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+            lifecycle.put_on_hold(lead, actor=org.lena, reason="customer on holiday")
+            lifecycle.resume(lead, actor=org.lena)
+            lifecycle.record_activity(lead, "call", actor=org.lena)
+    finally:
+        lead_changed.disconnect(dispatch_uid="test-listener")
+
+    assert [kind for kind, _ in from_signal] == ["created", "held", "resumed", "state_changed"]
+    assert all(saved for _, saved in from_signal)  # the lead row exists: same transaction
+
+
+def test_a_lifecycle_with_nobody_listening_refuses_instead_of_silently_running_without_sla(
+    org, policies
+):
+    lead_changed.disconnect(dispatch_uid="escalations.lead_changed")
+    try:
+        with pytest.raises(ImproperlyConfigured, match="nothing listens"):
+            make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+    finally:
+        lead_changed.connect(receivers.lead_changed, dispatch_uid="escalations.lead_changed")
+
+    assert not Lead.objects.exists()  # the failed announcement rolled the lead back

@@ -18,7 +18,6 @@ from escalations import links
 from escalations.reassign import reassign_lead
 from leadops.models import Activity, Lead
 from tests.factories import make_lead
-from tests.notify_fixtures import *  # noqa: F403 (the fixtures)
 from tests.notify_fixtures import WARN_AT
 
 NOW = WARN_AT

@@ -12,17 +12,17 @@ import time_machine
 
 from escalations.models import MessageKind, Persona, SlaTimer
 from escalations.notify import outbox
-from escalations.notify.messages import duration, render
+from escalations.notify.messages import BUILDERS, duration, render
 from leadops import lifecycle
 from tests.conftest import berlin, kolkata
 from tests.factories import make_lead
-from tests.notify_fixtures import *  # noqa: F403 (the fixtures)
 from tests.notify_fixtures import DUE_AT, WARN_AT
 
 SEED = re.compile(
     r"^(?P<name>.+) from (?P<company>.+), in (?P<state>[A-Z]+) since "
     r"(?P<since>(\w{3} )?\d\d:\d\d), SLA breach in (?P<n>\d+) minutes\.$"
 )
+
 REQUIRED_FACTS = [
     "Lead",
     "Company",
@@ -96,8 +96,6 @@ def _every_kind(org):
 
 
 def test_every_kind_has_a_builder():
-    from escalations.notify.messages import BUILDERS
-
     assert set(BUILDERS) == set(MessageKind.values)
 
 

@@ -20,8 +20,9 @@ from escalations.reassign import (
     revert_reassignment,
 )
 from escalations.sweep import run_sweep
+from leadops import lifecycle
 from leadops.models import Lead
-from teams.models import TimeOff
+from teams.models import Role, TimeOff
 from tests.conftest import berlin
 from tests.factories import RepFactory, TeamFactory, UserFactory, make_lead
 
@@ -252,7 +253,6 @@ def test_rep_made_inactive_hands_over_open_leads(org, policies):
     first = _lead(org)
     second = _lead(org, name="Lukas Schmidt")
     closed = _lead(org, name="Anna Müller")
-    from leadops import lifecycle
 
     lifecycle.transition(closed, "LOST", actor=None)
     org.felix.capacity = 1
@@ -355,8 +355,6 @@ def test_manager_and_ops_manager_and_superuser_may_revert(org, policies):
 
 
 def test_team_lead_of_another_team_cannot_revert(org, reassigned):
-    from teams.models import Role
-
     other = TeamFactory(slug="in-other", market=org.india)
     outsider = _user_for(RepFactory(team=other, role=Role.LEAD, name="Meera Iyer"))
     with pytest.raises(NotAllowed, match="Berlin sales"):

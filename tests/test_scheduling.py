@@ -11,7 +11,9 @@ import time_machine
 from django_q.models import Schedule
 
 from audit.models import AuditEvent
+from escalations import tasks
 from escalations.schedule import SWEEP_TASK, install_schedules
+from escalations.tasks import sweep
 from tests.conftest import berlin
 from tests.factories import make_lead
 
@@ -40,8 +42,6 @@ def test_due_schedule_runs_the_sweep(org, policies, monkeypatch):
 
 
 def test_task_entry_point_returns_the_sweep_summary(db):
-    from escalations.tasks import sweep
-
     assert sweep().startswith("sweep: 0 warned")
 
 
@@ -72,8 +72,6 @@ def _due_leads(org, n):
 def test_sweep_task_asks_other_workers_to_help_when_a_backlog_shows(
     org, policies, settings, monkeypatch
 ):
-    from escalations import tasks
-
     settings.SWEEP_BATCH_SIZE = 2
     settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 3}
     queued = []
@@ -86,8 +84,6 @@ def test_sweep_task_asks_other_workers_to_help_when_a_backlog_shows(
 
 
 def test_quiet_sweep_task_asks_nobody(org, policies, monkeypatch):
-    from escalations import tasks
-
     queued = []
     monkeypatch.setattr(tasks, "_enqueue_sweep", lambda helpers: queued.append(helpers))
     _due_leads(org, 3)
@@ -99,8 +95,6 @@ def test_quiet_sweep_task_asks_nobody(org, policies, monkeypatch):
 def test_sweep_task_that_stops_at_its_cap_queues_its_continuation(
     org, policies, settings, monkeypatch
 ):
-    from escalations import tasks
-
     settings.SWEEP_BATCH_SIZE = 2
     settings.SWEEP_MAX_BATCHES = 1
     queued = []

@@ -17,7 +17,6 @@ from django.test.utils import CaptureQueriesContext
 from slack_sdk.signature import SignatureVerifier
 
 from audit.models import AuditEvent, AuditKind
-from escalations.admin_helpers import audit_summary
 from escalations.models import ActionReceipt, Notification, SlaTimer
 from escalations.notify.messages import render
 from escalations.notify.transports import HTTP_TIMEOUT_SECONDS
@@ -26,10 +25,10 @@ from escalations.slack import home
 from escalations.slack.app import request_handler
 from escalations.slack.clients import web_client, webhook_client
 from leadops import lifecycle
+from leadops.admin_kit import audit_summary
 from leadops.models import Activity, Lead
 from tests.factories import RepFactory, make_lead
 from tests.fakes import Reply
-from tests.notify_fixtures import *  # noqa: F403 (the fixtures)
 from tests.notify_fixtures import WARN_AT, after
 
 SECRET = "test-signing-secret"

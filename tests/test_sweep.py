@@ -9,8 +9,11 @@ import time_machine
 from django.core.management import call_command
 
 from audit.models import AuditEvent
-from escalations.models import Notification, SlaTimer
+from escalations import sweep
+from escalations.models import Notification, SlaPolicy, SlaTimer
 from escalations.sweep import run_sweep
+from escalations.timers import deactivate_policy, replan_market, replan_timers
+from leadops import lifecycle
 from tests.conftest import berlin, kolkata
 from tests.factories import RepFactory, make_lead
 
@@ -153,8 +156,6 @@ def test_held_warning_is_superseded_when_the_breach_fires_first(org, policies):
 
 
 def test_progress_completes_the_timer_and_starts_the_next_states_timer(org, policies):
-    from leadops import lifecycle
-
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     with _at(berlin(2026, 12, 2, 10, 40)):
@@ -172,8 +173,6 @@ def test_progress_completes_the_timer_and_starts_the_next_states_timer(org, poli
 
 @pytest.mark.parametrize("kind", ["view", "note", "meeting"])
 def test_view_note_or_meeting_does_not_reset_the_timer(org, policies, kind):
-    from leadops import lifecycle
-
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     before = _timer(lead)
@@ -185,8 +184,6 @@ def test_view_note_or_meeting_does_not_reset_the_timer(org, policies, kind):
 
 
 def test_call_by_someone_other_than_the_owner_does_not_reset_the_timer(org, policies):
-    from leadops import lifecycle
-
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
         lifecycle.record_activity(lead, "call", actor=org.felix)
@@ -194,8 +191,6 @@ def test_call_by_someone_other_than_the_owner_does_not_reset_the_timer(org, poli
 
 
 def test_progress_after_the_breach_is_met_late(org, policies):
-    from leadops import lifecycle
-
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     run_sweep(now=berlin(2026, 12, 2, 11, 5))
@@ -205,8 +200,6 @@ def test_progress_after_the_breach_is_met_late(org, policies):
 
 
 def test_call_that_happened_before_the_deadline_but_was_logged_after_is_met(org, policies):
-    from leadops import lifecycle
-
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     with _at(berlin(2026, 12, 2, 11, 20)):
@@ -217,8 +210,6 @@ def test_call_that_happened_before_the_deadline_but_was_logged_after_is_met(org,
 
 
 def test_hold_and_resume_neither_lose_nor_leak_business_time(org, policies):
-    from leadops import lifecycle
-
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     with _at(berlin(2026, 12, 2, 10, 20)):  # 20 business minutes used
@@ -241,8 +232,6 @@ def test_hold_and_resume_neither_lose_nor_leak_business_time(org, policies):
 
 
 def test_hold_with_a_resume_time_is_resumed_by_the_sweep(org, policies):
-    from leadops import lifecycle
-
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     with _at(berlin(2026, 12, 2, 10, 30)):
@@ -261,8 +250,6 @@ def test_hold_with_a_resume_time_is_resumed_by_the_sweep(org, policies):
 
 
 def test_progress_on_a_held_lead_resumes_and_completes_its_timer(org, policies):
-    from leadops import lifecycle
-
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     with _at(berlin(2026, 12, 2, 10, 30)):
@@ -293,8 +280,6 @@ def test_policy_edit_does_not_change_a_running_timers_version(org, policies):
 
 
 def test_replan_moves_chosen_timers_to_the_current_policy_version(org, policies):
-    from escalations.timers import replan_timers
-
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     policies["NEW"].window = "2h"
@@ -311,8 +296,6 @@ def test_replan_moves_chosen_timers_to_the_current_policy_version(org, policies)
 
 
 def test_deactivating_a_policy_cancels_its_timers_and_starts_the_fallback(org, policies):
-    from escalations.timers import deactivate_policy
-
     with _at(berlin(2026, 12, 2, 10, 0)):
         lead = make_lead(team=org.berlin_team, source=org.inbound_web, owner=org.lena)
     inbound = policies["NEW/inbound_web"]
@@ -330,8 +313,6 @@ def test_deactivating_a_policy_cancels_its_timers_and_starts_the_fallback(org, p
 
 
 def test_market_calendar_change_replans_open_timers(org, policies):
-    from escalations.timers import replan_market
-
     with _at(berlin(2026, 12, 2, 17, 30)):
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     assert _timer(lead).due_at == berlin(2026, 12, 3, 9, 30)
@@ -343,16 +324,12 @@ def test_market_calendar_change_replans_open_timers(org, policies):
 
 
 def test_lead_without_a_matching_policy_has_no_timer(org, policies):
-    from escalations.models import SlaPolicy
-
     SlaPolicy.objects.filter(state="NEW").delete()
     lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     assert not SlaTimer.objects.filter(lead=lead).exists()
 
 
 def test_closed_state_ends_the_timer_without_starting_another(org, policies):
-    from leadops import lifecycle
-
     lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     lifecycle.transition(lead, "LOST", actor=org.lena, reason="Went with a competitor")
     assert not SlaTimer.objects.filter(lead=lead, completed_at__isnull=True).exists()
@@ -360,8 +337,6 @@ def test_closed_state_ends_the_timer_without_starting_another(org, policies):
 
 
 def test_failing_lead_is_pushed_forward_and_the_batch_goes_on(org, policies, monkeypatch):
-    from escalations import sweep
-
     with _at(berlin(2026, 12, 2, 10, 0)):
         bad = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
         good = make_lead(
@@ -389,8 +364,6 @@ def test_sweep_query_count_does_not_grow_with_due_timers(
     org, policies, django_assert_max_num_queries
 ):
     def sweep_of(n, day):
-        from leadops import lifecycle
-
         with _at(berlin(2026, 12, day, 10, 0)):
             leads = [
                 make_lead(
@@ -460,8 +433,6 @@ def test_window_across_the_us_spring_forward_weekend_ends_at_the_right_local_tim
 
 
 def test_window_on_the_berlin_fall_back_sunday_counts_wall_clock_hours_once(org, policies):
-    from escalations.models import SlaPolicy
-
     SlaPolicy.objects.filter(state="NEW", source__isnull=True).update(clock="calendar")
     # 01:30 CEST on 31 October 2027; at 03:00 clocks go back to 02:00 (a 25-hour day).
     with _at(berlin(2027, 10, 31, 1, 30)):
@@ -482,8 +453,6 @@ def test_one_sweep_batch_wakes_delivery_once(org, policies, django_capture_on_co
 
 
 def test_replan_onto_a_wall_clock_policy_keeps_the_business_time_already_used(org, policies):
-    from escalations.timers import replan_timers
-
     with _at(berlin(2026, 12, 4, 17, 30)):  # Friday: 30 business minutes left today
         lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     policies["NEW"].clock = "calendar"

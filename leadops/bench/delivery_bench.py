@@ -22,6 +22,13 @@ import time
 import uuid
 from datetime import timedelta
 
+from escalations import timers
+from escalations.models import MessageKind, Notification, Persona, SlaPolicy, Stage
+from escalations.notify.delivery import deliver_due
+from leadops.bench.harness import throwaway_database
+from leadops.models import Lead, LeadState, Source
+from teams.models import Market, Rep, Role, Team
+
 
 def _setup_django() -> None:
     from django.apps import apps
@@ -62,11 +69,6 @@ def _parse(argv):
 def _populate(count: int, now):
     """A throwaway market open around the clock, a team of ten reps, a 4 h policy, `count`
     leads with running timers and one due warning each."""
-    from escalations import timers
-    from escalations.models import MessageKind, Notification, Persona, SlaPolicy, Stage
-    from leadops.models import Lead, LeadState, Source
-    from teams.models import Market, Rep, Role, Team
-
     tag = uuid.uuid4().hex[:6]
     market = Market.objects.create(
         code=f"B{tag}",
@@ -179,7 +181,6 @@ class _FakeSlackProcess:
 
 def main(argv=None) -> int:
     _setup_django()
-    from leadops.bench.harness import throwaway_database
 
     args = _parse(argv)
     with throwaway_database():
@@ -190,8 +191,6 @@ def _run(args) -> int:
     from django.db import connection
     from django.test.utils import override_settings
     from django.utils import timezone
-
-    from escalations.notify.delivery import deliver_due
 
     logging.getLogger("escalations").setLevel(logging.WARNING)
     now = timezone.now()

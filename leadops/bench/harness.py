@@ -11,6 +11,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 
+from escalations.models import SlaTimer
+from leadops.models import Lead
+
 
 @contextlib.contextmanager
 def throwaway_database(keep: bool = False):
@@ -98,9 +101,6 @@ def build_timers(
 ) -> None:
     """Insert `total` NEW leads with open timers, `due` of which have their warning due at `now`
     (the others fire days later). Bypasses the lifecycle on purpose: this is load, not logic."""
-    from escalations.models import SlaTimer
-    from leadops.models import Lead
-
     window = timedelta(hours=1)
     made = 0
     while made < total:

@@ -13,7 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
+from escalations.models import SlaPolicy, SlaTimer
+from escalations.policies import current_thresholds
+from escalations.sweep import run_sweep
 from leadops.bench.harness import QueryCounter, Stopwatch, profiled, throwaway_database
+from leadops.models import Lead, Source
+from teams.models import Market, Rep, Role, Team, TimeOff
 
 NOW = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)
 
@@ -40,12 +45,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(args) -> None:
-    from escalations.models import SlaPolicy, SlaTimer
-    from escalations.policies import current_thresholds
-    from escalations.sweep import run_sweep
-    from leadops.models import Lead, Source
-    from teams.models import Market, Rep, Role, Team, TimeOff
-
     week = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
     zones = ["Asia/Kolkata", "America/New_York", "Europe/Berlin", "Asia/Singapore", "Asia/Dubai"]
     markets = [

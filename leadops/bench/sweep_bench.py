@@ -10,6 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 
+from escalations.models import SlaPolicy
+from escalations.policies import current_thresholds
+from escalations.sweep import run_sweep
 from leadops.bench.harness import (
     QueryCounter,
     Stopwatch,
@@ -17,6 +20,8 @@ from leadops.bench.harness import (
     profiled,
     throwaway_database,
 )
+from leadops.models import Source
+from teams.models import Market, Rep, Role, Team
 
 NOW = datetime(2026, 12, 2, 11, 0, tzinfo=UTC)  # a Wednesday, inside office hours
 
@@ -49,12 +54,6 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(args) -> None:
-    from escalations.models import SlaPolicy
-    from escalations.policies import current_thresholds
-    from escalations.sweep import run_sweep
-    from leadops.models import Source
-    from teams.models import Market, Rep, Role, Team
-
     week = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
     market = Market.objects.create(code="BX", name="Bench", timezone="Europe/Berlin", hours=week)
     team = Team.objects.create(slug="bench", name="Bench", market=market, slack_channel_id="C1")
@@ -120,8 +119,6 @@ def _run(args) -> None:
 
 def _sweep_until_done(batch_size: int) -> tuple[int, int]:
     from django.db import connections
-
-    from escalations.sweep import run_sweep
 
     fired = batches = 0
     try:

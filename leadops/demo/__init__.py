@@ -14,6 +14,14 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
+from escalations import planning
+from escalations.models import SlaTimer
+from escalations.orgfile import load_org
+from escalations.timers import start_timer
+from leadops import lifecycle
+from leadops.models import Lead, Source
+from teams.models import Market, Rep, Role, Team
+
 ORG_FILE = Path(__file__).with_name("org.yaml")
 
 LOGINS = (
@@ -114,8 +122,6 @@ class DemoReport:
 
 
 def load_demo(*, with_leads: bool = True) -> DemoReport:
-    from escalations.orgfile import load_org
-
     report = DemoReport()
     report.org = load_org(ORG_FILE).summary()
     report.logins = ensure_logins()
@@ -126,8 +132,6 @@ def load_demo(*, with_leads: bool = True) -> DemoReport:
 
 
 def ensure_logins() -> list[tuple[str, str, str]]:
-    from teams.models import Rep
-
     User = get_user_model()
     out = []
     for username, password, what, group, rep_email in LOGINS:
@@ -147,10 +151,6 @@ def ensure_logins() -> list[tuple[str, str, str]]:
 
 
 def _demo_leads() -> tuple[int, int]:
-    from leadops import lifecycle
-    from leadops.models import Lead, Source
-    from teams.models import Market, Rep, Role, Team
-
     rng = random.Random(42)
     sources = list(Source.objects.order_by("code"))
     created = existing = 0
@@ -194,8 +194,6 @@ def _demo_leads() -> tuple[int, int]:
 
 
 def _walk_to(lead, state: str) -> None:
-    from leadops import lifecycle
-
     path = ["NEW", "CONTACTED", "QUALIFIED", "PROPOSAL"]
     for target in path[1 : path.index(state) + 1]:
         if target == "CONTACTED":
@@ -208,10 +206,6 @@ def _walk_to(lead, state: str) -> None:
 
 def _age(lead, fraction: float) -> None:
     """Restart the lead's open timer so that `fraction` of its window is already used."""
-    from escalations import planning
-    from escalations.models import SlaTimer
-    from escalations.timers import start_timer
-
     timer = SlaTimer.objects.filter(lead=lead, completed_at__isnull=True).first()
     if timer is None:
         return

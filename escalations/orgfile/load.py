@@ -1,59 +1,35 @@
-"""The org file (SPEC §13): markets, calendars, sources, teams, reps with PTO, thresholds and
-SLA policies as one YAML or JSON document. Loading is all or nothing; a bad file changes nothing
-and every error names the entry and the field."""
+"""Loading the org file (SPEC §13): markets, calendars, sources, teams, reps with PTO, thresholds
+and SLA policies, created or updated all or nothing. A bad file changes nothing and every error
+names the entry and the field. Saves with consequences (a calendar, a policy switched off, a rep
+made inactive) go through `escalations.org_changes`, applied once the whole file is saved.
+`dry_run` does all of it and rolls back, to report what would change."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from escalations.models import Clock, SlaPolicy, SlaThresholds
+from escalations.org_changes import OrgChangeSet
+from escalations.orgfile.schema import (
+    FIELDS,
+    TOP_LEVEL,
+    OrgFileError,
+    file_field,
+    natural_key,
+    read_document,
+)
 from escalations.windows import WindowError, parse_window
+from leadops.actors import resolve_actor
 from leadops.models import LeadState, Source
 from teams import hours as hours_format
 from teams.models import Market, Rep, Role, Team, TimeOff
-
-TOP_LEVEL = ("thresholds", "markets", "sources", "teams", "reps", "sla_policies")
-FIELDS = {
-    "thresholds": {"warn", "breach", "reassign"},
-    "markets": {"code", "name", "timezone", "holidays", "hours"},
-    "holidays": {"country", "subdivision", "extra_closed", "extra_open"},
-    "sources": {"code", "name"},
-    "teams": {"slug", "name", "market", "slack_channel", "teams_webhook"},
-    "reps": {
-        "email",
-        "name",
-        "team",
-        "role",
-        "slack_user_id",
-        "capacity",
-        "hours",
-        "timezone",
-        "active",
-        "pto",
-    },
-    "pto": {"start", "end", "reason"},
-    "sla_policies": {"state", "market", "source", "window", "clock", "active"},
-}
-STATE_ORDER = {state: i for i, state in enumerate(LeadState.values)}
-
-
-@dataclass
-class OrgFileError(Exception):
-    path: str
-    errors: list[str]
-
-    def __str__(self) -> str:
-        lines = "\n".join(f"  - {e}" for e in self.errors)
-        return f"{self.path}: {len(self.errors)} error(s), nothing was changed:\n{lines}"
 
 
 @dataclass
@@ -62,6 +38,7 @@ class LoadReport:
     updated: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
     side_effects: list[str] = field(default_factory=list)
+    dry_run: bool = False  # nothing was written: the figures say what would change
 
     def count(self, what: str, outcome: str) -> None:
         bucket = getattr(self, outcome)
@@ -74,39 +51,18 @@ class LoadReport:
             s = self.unchanged.get(what, 0)
             if c or u or s:
                 parts.append(f"{what}: {c} created, {u} updated, {s} unchanged")
-        return "; ".join(parts + self.side_effects) or "nothing in the file"
+        text = "; ".join(parts + self.side_effects) or "nothing in the file"
+        return f"dry run, nothing written: {text}" if self.dry_run else text
 
 
-def read_document(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise OrgFileError(str(path), [f"cannot read the file: {exc.strerror}"]) from None
-    try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise OrgFileError(
-            str(path), [f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"]
-        ) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise OrgFileError(
-            str(path), ["the document must be a mapping with " + ", ".join(TOP_LEVEL)]
-        )
-    return data
-
-
-def load_org(path: str | Path, *, actor=None) -> LoadReport:
-    """Create or update everything in the file, in one transaction."""
-    return load_document(read_document(path), source=str(path), actor=actor)
+def load_org(path: str | Path, *, actor=None, dry_run: bool = False) -> LoadReport:
+    """Create or update everything in the file, in one transaction (`dry_run`: roll it back and
+    only report what would change)."""
+    return load_document(read_document(path), source=str(path), actor=actor, dry_run=dry_run)
 
 
 class _Loader:
     def __init__(self, source: str, actor):
-        from leadops.actors import resolve_actor
-
         self.source = source
         self.actor = resolve_actor(actor)
         self.errors: list[str] = []
@@ -114,10 +70,15 @@ class _Loader:
         self.markets: dict[str, Market] = {}
         self.sources: dict[str, Source] = {}
         self.teams: dict[str, Team] = {}
-        self.changed_calendars: list[Market] = []
-        self.deactivated_policies: list[SlaPolicy] = []
-        self.deactivated_reps: list[Rep] = []
         self.reason = f"org file {Path(source).name}"[:100]
+        self.changes = OrgChangeSet(actor=self.actor, reason=self.reason)
+        # What saves each section: the ones with consequences go through the change set.
+        self.savers = {
+            "markets": self.changes.save_market,
+            "reps": self.changes.save_rep,
+            "thresholds": self.changes.save_thresholds,
+            "sla_policies": self.changes.save_policy,
+        }
 
     def error(self, where: str, fieldname: str | None, message: str) -> None:
         self.errors.append(f"{where}{f', field {fieldname!r}' if fieldname else ''}: {message}")
@@ -131,7 +92,7 @@ class _Loader:
             return []
         out = []
         for i, entry in enumerate(value):
-            name = entry.get(_natural_key(key), "?") if isinstance(entry, dict) else "?"
+            name = entry.get(natural_key(key), "?") if isinstance(entry, dict) else "?"
             where = f"{key}[{i}] ({name})"
             if not isinstance(entry, dict):
                 self.error(where, None, "must be a mapping")
@@ -157,38 +118,17 @@ class _Loader:
             obj.full_clean(exclude=exclude)
         except ValidationError as exc:
             for fieldname, messages in exc.message_dict.items():
-                self.error(where, _file_field(fieldname), " ".join(messages))
+                self.error(where, file_field(fieldname), " ".join(messages))
             return False
-        obj._history_user = self.actor.user
-        obj._change_reason = self.reason
-        obj.save()
+        saver = self.savers.get(what)
+        if saver is not None:
+            saver(obj)
+        else:
+            obj._history_user = self.actor.user
+            obj._change_reason = self.reason
+            obj.save()
         self.report.count(what, "created" if created else "updated")
         return True
-
-
-def _natural_key(key: str) -> str:
-    return {
-        "markets": "code",
-        "sources": "code",
-        "teams": "slug",
-        "reps": "email",
-        "sla_policies": "state",
-    }.get(key, "")
-
-
-_FILE_FIELD = {
-    "holiday_country": "holidays.country",
-    "holiday_subdivision": "holidays.subdivision",
-    "extra_closed_dates": "holidays.extra_closed",
-    "extra_open_dates": "holidays.extra_open",
-    "slack_channel_id": "slack_channel",
-    "teams_webhook_url": "teams_webhook",
-    "__all__": None,
-}
-
-
-def _file_field(model_field: str) -> str | None:
-    return _FILE_FIELD.get(model_field, model_field)
 
 
 def _assign(obj, values: dict) -> bool:
@@ -200,7 +140,13 @@ def _assign(obj, values: dict) -> bool:
     return changed
 
 
-def load_document(data: dict, *, source: str = "<document>", actor=None) -> LoadReport:
+class _DryRun(Exception):
+    """Raised to roll a dry run back once its report is complete."""
+
+
+def load_document(
+    data: dict, *, source: str = "<document>", actor=None, dry_run: bool = False
+) -> LoadReport:
     loader = _Loader(source, actor)
     unknown = set(data) - set(TOP_LEVEL)
     if unknown:
@@ -221,9 +167,11 @@ def load_document(data: dict, *, source: str = "<document>", actor=None) -> Load
             _load_policies(loader, data)
             if loader.errors:
                 raise OrgFileError(source, loader.errors)
-            _apply_side_effects(loader)
-    except OrgFileError:
-        raise
+            loader.report.side_effects += loader.changes.apply().notes
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        loader.report.dry_run = True
     return loader.report
 
 
@@ -236,7 +184,6 @@ def _load_markets(loader: _Loader, data: dict) -> None:
         market = Market.objects.filter(code=code).first()
         created = market is None
         market = market or Market(code=code)
-        before = None if created else market.calendar_fingerprint()
         holidays = entry.get("holidays") or {}
         if not isinstance(holidays, dict):
             loader.error(
@@ -282,8 +229,6 @@ def _load_markets(loader: _Loader, data: dict) -> None:
         )
         if loader.save(market, "markets", where, changed=changed, created=created):
             loader.markets[code] = market
-            if before is not None and before != market.calendar_fingerprint():
-                loader.changed_calendars.append(market)
 
 
 def _load_sources(loader: _Loader, data: dict) -> None:
@@ -371,7 +316,6 @@ def _load_reps(loader: _Loader, data: dict) -> None:
         rep = Rep.objects.filter(email__iexact=email).first()
         created = rep is None
         rep = rep or Rep(email=email)
-        was_active = rep.active if not created else True
         role = entry.get("role", rep.role if not created else Role.REP)
         if role not in Role.values:
             loader.error(where, "role", f"{role!r} is not one of {', '.join(Role.values)}")
@@ -399,9 +343,8 @@ def _load_reps(loader: _Loader, data: dict) -> None:
             "capacity": capacity,
             "hours": hours,
             "timezone": str(entry.get("timezone") or ""),
+            "active": active,
         }
-        if created:
-            values["active"] = active
         changed = _assign(rep, values)
         if role == Role.MANAGER:
             other = Rep.objects.filter(team=team, role=Role.MANAGER).exclude(pk=rep.pk).first()
@@ -410,18 +353,8 @@ def _load_reps(loader: _Loader, data: dict) -> None:
                     where, "role", f"team {team.slug} already has a manager: {other.email}"
                 )
                 continue
-        if not loader.save(
-            rep, "reps", where, changed=changed, created=created, exclude=["active"]
-        ):
+        if not loader.save(rep, "reps", where, changed=changed, created=created):
             continue
-        if created:
-            pass
-        elif was_active and not active:
-            loader.deactivated_reps.append(rep)
-        elif not was_active and active:
-            rep.active = True
-            rep._history_user, rep._change_reason = loader.actor.user, loader.reason
-            rep.save(update_fields=["active"])
         if "pto" in entry:
             _sync_pto(loader, rep, entry["pto"], where)
 
@@ -541,119 +474,5 @@ def _load_policies(loader: _Loader, data: dict) -> None:
         policy = SlaPolicy.objects.filter(state=state, market=market, source=source).first()
         created = policy is None
         policy = policy or SlaPolicy(state=state, market=market, source=source)
-        was_active = policy.active if not created else None
         changed = _assign(policy, {"window": window, "clock": clock, "active": active})
-        if (
-            loader.save(policy, "sla_policies", where, changed=changed, created=created)
-            and was_active
-            and not active
-        ):
-            loader.deactivated_policies.append(policy)
-
-
-def _apply_side_effects(loader: _Loader) -> None:
-    from escalations import reassign, timers
-
-    for market in loader.changed_calendars:
-        n = timers.replan_market(market, actor=loader.actor, reason=loader.reason)
-        loader.report.side_effects.append(f"re-planned {n} open timers of {market.code}")
-    for policy in loader.deactivated_policies:
-        n = timers.deactivate_policy(policy, actor=loader.actor, reason=loader.reason)
-        loader.report.side_effects.append(f"cancelled {n} timers of deactivated {policy}")
-    for rep in loader.deactivated_reps:
-        handed = reassign.deactivate_rep(rep, actor=loader.actor)
-        loader.report.side_effects.append(
-            f"{rep.email} made inactive: {handed.reassigned} leads reassigned, "
-            f"{handed.unassigned} left unowned"
-        )
-
-
-# --- export ---------------------------------------------------------------------------------
-
-
-def export_document() -> dict:
-    thresholds = SlaThresholds.objects.filter(pk=1).first() or SlaThresholds()
-    doc: dict = {
-        "thresholds": {
-            "warn": thresholds.warn_percent,
-            "breach": thresholds.breach_percent,
-            "reassign": thresholds.reassign_percent,
-        },
-        "markets": [],
-        "sources": [{"code": s.code, "name": s.name} for s in Source.objects.order_by("code")],
-        "teams": [],
-        "reps": [],
-        "sla_policies": [],
-    }
-    for m in Market.objects.order_by("code"):
-        doc["markets"].append(
-            {
-                "code": m.code,
-                "name": m.name,
-                "timezone": m.timezone,
-                "holidays": {
-                    "country": m.holiday_country or None,
-                    "subdivision": m.holiday_subdivision or None,
-                    "extra_closed": sorted(m.extra_closed_dates or []),
-                    "extra_open": m.extra_open_dates or [],
-                },
-                "hours": {
-                    day: ivs for day, ivs in hours_format.normalize_week(m.hours).items() if ivs
-                },
-            }
-        )
-    for t in Team.objects.select_related("market").order_by("slug"):
-        doc["teams"].append(
-            {
-                "slug": t.slug,
-                "name": t.name,
-                "market": t.market.code,
-                "slack_channel": t.slack_channel_id or None,
-                "teams_webhook": t.teams_webhook_url or None,
-            }
-        )
-    for r in Rep.objects.select_related("team").prefetch_related("time_off").order_by("email"):
-        doc["reps"].append(
-            {
-                "email": r.email,
-                "name": r.name,
-                "team": r.team.slug,
-                "role": r.role,
-                "slack_user_id": r.slack_user_id or None,
-                "capacity": r.capacity,
-                "hours": r.hours,
-                "timezone": r.timezone or None,
-                "active": r.active,
-                "pto": [
-                    {
-                        "start": p.start.isoformat(),
-                        "end": p.end.isoformat(),
-                        **({"reason": p.reason} if p.reason else {}),
-                    }
-                    for p in sorted(r.time_off.all(), key=lambda p: (p.start, p.end))
-                ],
-            }
-        )
-    policies = SlaPolicy.objects.select_related("market", "source")
-    for p in sorted(
-        policies,
-        key=lambda p: (
-            STATE_ORDER[p.state],
-            p.market.code if p.market_id else "",
-            p.source.code if p.source_id else "",
-        ),
-    ):
-        entry = {"state": p.state}
-        if p.market_id:
-            entry["market"] = p.market.code
-        if p.source_id:
-            entry["source"] = p.source.code
-        entry.update({"window": p.window, "clock": p.clock, "active": p.active})
-        doc["sla_policies"].append(entry)
-    return doc
-
-
-def dump_document(doc: dict, fmt: str = "yaml") -> str:
-    if fmt == "json":
-        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+        loader.save(policy, "sla_policies", where, changed=changed, created=created)

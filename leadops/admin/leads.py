@@ -1,23 +1,23 @@
-"""Admin for sources, leads and activities. The lead list stays fast with a million leads (no
-full count, one prefetch for the open timers); state, owner and hold change only through the
-lifecycle and reassignment verbs, from small form pages linked on the lead's change page."""
+"""The lead list and page. The list stays fast with a million leads (no full count, one
+prefetch for the open timers); state, owner and hold change only through the lifecycle and
+reassignment verbs, from the small form pages of `lead_actions`."""
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.contrib import admin
 from django.db.models import Prefetch
-from django.http import Http404, HttpResponseRedirect
 from django.template.loader import render_to_string
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from audit.models import AuditEvent
-from escalations.admin_helpers import (
+from escalations.explain import explain
+from escalations.models import SlaTimer
+from leadops.admin.lead_actions import LeadActionsMixin
+from leadops.admin_forms import LeadAddForm
+from leadops.admin_kit import (
     LargeTableAdminMixin,
     NoHistoryRevertMixin,
     ScopedAdminMixin,
@@ -26,37 +26,13 @@ from escalations.admin_helpers import (
     duration_text,
     local_html,
     local_text,
-    object_form_page,
     scope_queryset,
     sla_status_html,
     team_filter,
     time_left_text,
 )
-from escalations.explain import explain
-from escalations.models import SlaTimer
-from leadops import lifecycle
-from leadops.admin_forms import (
-    ActivityForm,
-    HoldForm,
-    LeadAddForm,
-    ReassignForm,
-    ResumeForm,
-    TransitionForm,
-    add_domain_error,
-)
-from leadops.models import Activity, Lead, Source
+from leadops.models import Lead
 from teams.models import Rep, Team
-
-
-@admin.register(Source)
-class SourceAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
-    list_display = ("code", "name")
-    search_fields = ("code", "name")
-
-    def save_model(self, request, obj, form, change):
-        obj._change_reason = "edited in the admin"
-        super().save_model(request, obj, form, change)
-
 
 LEAD_FIELDS = ("name", "company", "email", "phone")
 READONLY_ON_CHANGE = (
@@ -78,7 +54,13 @@ READONLY_ON_CHANGE = (
 
 
 @admin.register(Lead)
-class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
+class LeadAdmin(
+    LeadActionsMixin,
+    LargeTableAdminMixin,
+    ScopedAdminMixin,
+    NoHistoryRevertMixin,
+    SimpleHistoryAdmin,
+):
     team_path = "team"
     list_display = (
         "name",
@@ -378,63 +360,8 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin, Si
             },
         )
 
-    # --- lifecycle actions on one lead ----------------------------------------------------------
-
-    def get_urls(self):
-        def wrap(view):
-            return self.admin_site.admin_view(view)
-
-        custom = [
-            path(
-                "<path:object_id>/transition/",
-                wrap(self.transition_view),
-                name="leadops_lead_transition",
-            ),
-            path("<path:object_id>/hold/", wrap(self.hold_view), name="leadops_lead_hold"),
-            path("<path:object_id>/resume/", wrap(self.resume_view), name="leadops_lead_resume"),
-            path(
-                "<path:object_id>/reassign/", wrap(self.reassign_view), name="leadops_lead_reassign"
-            ),
-            path(
-                "<path:object_id>/activity/", wrap(self.activity_view), name="leadops_lead_activity"
-            ),
-        ]
-        return custom + super().get_urls()
-
-    def lead_actions(self, request, lead):
-        if not self.has_change_permission(request, lead):
-            return []
-        actions = [("activity", "Log activity…")]
-        if not lead.is_closed:
-            actions.insert(0, ("transition", "Change state…"))
-            actions.append(("resume", "Resume SLA…") if lead.on_hold else ("hold", "Put on hold…"))
-            actions.append(("reassign", "Reassign…"))
-        return [
-            {"url": reverse(f"admin:leadops_lead_{name}", args=[lead.pk]), "label": label}
-            for name, label in actions
-        ]
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        lead = self.get_object(request, unquote(object_id))
-        extra_context = {
-            **(extra_context or {}),
-            "lead_actions": self.lead_actions(request, lead) if lead else [],
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def _lead_for_action(self, request, object_id):
-        lead = self.get_object(request, unquote(object_id))
-        if lead is None:
-            raise Http404("No such lead, or not one of your team's.")
-        if not self.has_change_permission(request, lead):
-            raise PermissionDenied
-        return lead
-
-    def _done(self, request, lead, message):
-        self.message_user(request, message, messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:leadops_lead_change", args=[lead.pk]))
-
-    def _summary(self, lead):
+    def lead_summary(self, lead):
+        """The one-line state of the lead shown on top of its action pages."""
         timer = self._open_timer(lead)
         return format_html(
             "<p><strong>{}</strong> · {} · {} · owner {} · SLA {} ({})</p>",
@@ -445,163 +372,3 @@ class LeadAdmin(LargeTableAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin, Si
             sla_status_html(timer),
             time_left_text(timer, timezone.now()),
         )
-
-    def _page(self, request, lead, title, form, submit, intro=""):
-        return object_form_page(
-            self,
-            request,
-            lead,
-            title=title,
-            form=form,
-            submit=submit,
-            intro=intro,
-            extra={"summary": self._summary(lead)},
-        )
-
-    def transition_view(self, request, object_id):
-        lead = self._lead_for_action(request, object_id)
-        form = TransitionForm(lead, request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            before = lead.state
-            try:
-                lifecycle.transition(
-                    lead,
-                    form.cleaned_data["to_state"],
-                    actor=request.user,
-                    reason=form.cleaned_data["reason"],
-                )
-            except lifecycle.LifecycleError as exc:
-                add_domain_error(form, exc)
-            else:
-                return self._done(request, lead, f"{lead} moved from {before} to {lead.state}.")
-        return self._page(
-            request,
-            lead,
-            f"Change the state of {lead}",
-            form,
-            "Change state",
-            "Only the moves the lifecycle allows from this state are offered.",
-        )
-
-    def hold_view(self, request, object_id):
-        lead = self._lead_for_action(request, object_id)
-        form = HoldForm(lead, request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                lifecycle.put_on_hold(
-                    lead,
-                    actor=request.user,
-                    reason=form.cleaned_data["reason"],
-                    resume_at=form.cleaned_data.get("resume_at"),
-                )
-            except lifecycle.LifecycleError as exc:
-                add_domain_error(form, exc)
-            else:
-                return self._done(request, lead, f"{lead} is on hold; its SLA clock is paused.")
-        return self._page(
-            request,
-            lead,
-            f"Put {lead} on hold",
-            form,
-            "Put on hold",
-            "Waiting on the customer: the SLA clock pauses until the hold ends.",
-        )
-
-    def resume_view(self, request, object_id):
-        lead = self._lead_for_action(request, object_id)
-        form = ResumeForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                lifecycle.resume(lead, actor=request.user, reason=form.cleaned_data["reason"])
-            except lifecycle.LifecycleError as exc:
-                add_domain_error(form, exc)
-            else:
-                return self._done(request, lead, f"{lead} resumed; its SLA clock runs again.")
-        return self._page(
-            request,
-            lead,
-            f"Resume {lead}",
-            form,
-            "Resume",
-            "The SLA clock restarts with the business time that was left.",
-        )
-
-    def reassign_view(self, request, object_id):
-        from escalations.reassign import ReassignError, reassign_lead
-
-        lead = self._lead_for_action(request, object_id)
-        form = ReassignForm(lead, request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            try:
-                with transaction.atomic():
-                    # Lock and re-read the lead: the sweep may be reassigning it right now.
-                    locked = (
-                        Lead.objects.select_for_update(of=("self",))
-                        .select_related("market", "source", "team", "owner")
-                        .get(pk=lead.pk)
-                    )
-                    reassign_lead(
-                        locked, form.cleaned_data["to_rep"], cause="manual", actor=request.user
-                    )
-            except ReassignError as exc:
-                add_domain_error(form, exc)
-            else:
-                return self._done(
-                    request, locked, f"{locked} reassigned to {form.cleaned_data['to_rep']}."
-                )
-        return self._page(request, lead, f"Reassign {lead}", form, "Reassign")
-
-    def activity_view(self, request, object_id):
-        lead = self._lead_for_action(request, object_id)
-        form = ActivityForm(lead, request.POST or None)
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                activity = lifecycle.record_activity(
-                    lead,
-                    data["kind"],
-                    actor=request.user,
-                    occurred_at=data.get("occurred_at"),
-                    notes=data["notes"],
-                    reason=data["reason"],
-                )
-            except lifecycle.LifecycleError as exc:
-                add_domain_error(form, exc)
-            else:
-                progress = " It counted as progress." if activity.counted_as_progress else ""
-                return self._done(
-                    request, lead, f"{activity.get_kind_display()} logged on {lead}.{progress}"
-                )
-        return self._page(
-            request,
-            lead,
-            f"Log an activity on {lead}",
-            form,
-            "Log activity",
-            "Only the owner's outbound attempts (or a disqualification) count as progress in NEW.",
-        )
-
-
-@admin.register(Activity)
-class ActivityAdmin(LargeTableAdminMixin, ScopedAdminMixin, admin.ModelAdmin):
-    """Read-only: activities are recorded through the lifecycle ("Log activity" on a lead)."""
-
-    team_path = "lead__team"
-    ordering = ("-id",)  # `occurred_at` is indexed only per lead
-    list_display = ("occurred_local", "kind", "lead", "actor_name", "counted_as_progress", "reason")
-    list_filter = ("kind", "counted_as_progress", team_filter("lead__team"))
-    search_fields = ("lead__name", "lead__company", "actor_name")
-    list_select_related = ("lead__market",)
-
-    @admin.display(description="Occurred", ordering="occurred_at")
-    def occurred_local(self, obj):
-        return local_html(obj.occurred_at, obj.lead.market.timezone)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

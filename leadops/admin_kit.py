@@ -1,6 +1,6 @@
-"""Helpers shared by the admin classes of all four apps: who sees what (one place), local times,
-SLA status of a timer, pagination that never counts a million rows, and the reason form used by
-actions that need a "why"."""
+"""The admin kit shared by the admin classes of all four apps: who sees what (team-lead scoping,
+in one place), read-only admins, local-time columns, the SLA status of a timer, pagination that
+never counts a million rows, and the pages that ask for a reason or a small form first."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.http import Http404
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -25,6 +26,7 @@ from django.utils.html import format_html
 from escalations import permissions
 from escalations.explain import STATUS_CHOICES, STATUS_LABELS, filter_by_status, status_code
 from escalations.models import SlaTimer, Stage
+from teams.models import Team
 
 # --- scope: what a user may see -----------------------------------------------------------------
 
@@ -91,8 +93,6 @@ def team_filter(team_path: str, title: str = "team"):
         parameter_name = "team_id"
 
         def lookups(self, request, model_admin):
-            from teams.models import Team
-
             teams = scope_queryset(request, Team.objects.select_related("market"), "pk")
             return [(str(t.pk), f"{t.name} ({t.market.code})") for t in teams.order_by("slug")]
 
@@ -103,6 +103,23 @@ def team_filter(team_path: str, title: str = "team"):
 
     TeamFilter.title = title
     return TeamFilter
+
+
+class ReadOnlyAdminMixin:
+    """Rows that only the domain writes (timers, reassignments, the outbox, activities, the audit
+    log): the admin lists and shows them, and never adds, changes or deletes one. A singleton
+    that may be edited but not added or deleted (the thresholds) sets `change_allowed`."""
+
+    change_allowed = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return self.change_allowed and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 class NoHistoryRevertMixin:
@@ -146,6 +163,22 @@ def local_html(at: datetime | None, tz_name: str, *, with_date: bool = True):
     utc = at.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M:%S UTC")
     return format_html(
         '<span title="{}">{}</span>', utc, local_text(at, tz_name, with_date=with_date)
+    )
+
+
+def local_column(field: str, description: str, tz_of):
+    """A list/detail column showing `field` in local time; `tz_of(obj)` names the zone."""
+
+    @admin.display(description=description, ordering=field)
+    def show(self, obj):
+        return local_html(getattr(obj, field), tz_of(obj))
+
+    return show
+
+
+def lead_link(lead):
+    return format_html(
+        '<a href="{}">{}</a>', reverse("admin:leadops_lead_change", args=[lead.pk]), lead
     )
 
 
