@@ -31,6 +31,7 @@ class AuditKind(models.TextChoices):
     THRESHOLDS_CHANGED = "thresholds_changed", "SLA thresholds changed"
     CALENDAR_CHANGED = "calendar_changed", "Business calendar changed"
     REP_DEACTIVATED = "rep_deactivated", "Rep made inactive"
+    SLACK_ACTION = "slack_action", "Slack action"
 
 
 class AuditQuerySet(models.QuerySet):

@@ -3,30 +3,21 @@ one lead. The token is `django.core.signing.TimestampSigner(salt=SALT).sign_obje
 "l": lead_id})`: base64 JSON, a timestamp and an HMAC with SECRET_KEY, all URL-safe. A tampered
 token is refused (403), an old one has expired (410, after SIGNED_LINK_MAX_AGE_HOURS).
 
-Only the bound rep, while they own the lead, may act through the page; acting goes through
-`leadops.lifecycle.record_activity` like any other channel."""
+Each form on the page carries a one-time nonce, signed and bound to the link's rep and lead; an
+action is recorded once per nonce (`escalations.actions.act_by_link`), so a replayed POST records
+nothing new. Who may act is `escalations.actions.permission`, the rule Slack uses too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
 from django.urls import reverse
 
-from leadops import lifecycle
-from leadops.models import ActivityKind, Lead
-
 SALT = "escalations.links.lead-page"
-
-# The page's actions: form value -> activity kind.
-ACTIONS = {
-    "call": ActivityKind.CALL,
-    "email": ActivityKind.EMAIL,
-    "disqualify": ActivityKind.DISQUALIFY,
-}
+FORM_SALT = "escalations.links.form-nonce"
 
 
 class LinkInvalid(Exception):
@@ -35,10 +26,6 @@ class LinkInvalid(Exception):
 
 class LinkExpired(LinkInvalid):
     """The token is genuine but older than SIGNED_LINK_MAX_AGE_HOURS."""
-
-
-class LinkRefused(Exception):
-    """The rep may not act on this lead (any more); the message says why."""
 
 
 def _signer() -> signing.TimestampSigner:
@@ -68,41 +55,25 @@ def read_token(token: str) -> tuple[int, int]:
         raise LinkInvalid("malformed token") from None
 
 
-@dataclass(frozen=True)
-class Permission:
-    allowed: bool
-    reason: str = ""
+# --- the forms' one-time nonces -------------------------------------------------------------------
 
 
-def permission(rep, lead) -> Permission:
-    """Whether `rep` may act on `lead` through the page, and if not, a sentence saying why."""
-    if not rep.active:
-        return Permission(False, f"{rep.name} is no longer active, so this link offers no actions.")
-    if lead.owner_id != rep.pk:
-        owner = lead.owner.name if lead.owner_id else "nobody"
-        return Permission(
-            False,
-            f"This lead has moved to another owner: it is now owned by {owner}, "
-            f"not {rep.name}. The link offers no actions any more.",
-        )
-    if lead.is_closed:
-        return Permission(False, f"This lead is closed ({lead.get_state_display()}).")
-    return Permission(True)
+def _form_signer() -> signing.Signer:
+    return signing.Signer(salt=FORM_SALT)
 
 
-def act(rep, lead_id: int, action: str, *, reason: str = "", notes: str = ""):
-    """Record `action` ("call", "email", "disqualify") on the lead as `rep`. The ownership check
-    and the activity are one transaction on the locked lead row, so a reassignment racing the
-    click cannot let a former owner act."""
-    kind = ACTIONS.get(action)
-    if kind is None:
-        raise LinkRefused(f"Unknown action {action!r}.")
-    reason = (reason or "").strip()
-    if kind == ActivityKind.DISQUALIFY and not reason:
-        raise lifecycle.InvalidLeadInput("a disqualification needs a reason", field="reason")
-    with transaction.atomic():
-        lead = Lead.objects.select_for_update().get(pk=lead_id)
-        allowed = permission(rep, lead)
-        if not allowed.allowed:
-            raise LinkRefused(allowed.reason)
-        return lifecycle.record_activity(lead, kind, actor=rep, reason=reason, notes=notes)
+def make_form_nonce(rep, lead) -> str:
+    """A one-time value for one form on the page, bound to the link's rep and lead. Nothing is
+    stored when it is made, so a GET (or a link scanner) changes nothing."""
+    return _form_signer().sign(f"{rep.pk}.{lead.pk}.{secrets.token_urlsafe(12)}")
+
+
+def read_form_nonce(value: str, rep, lead) -> str:
+    """The one-time part of a genuine nonce made for this rep and lead; else LinkInvalid."""
+    try:
+        rep_id, lead_id, nonce = _form_signer().unsign(value or "").split(".", 2)
+    except (signing.BadSignature, ValueError):
+        raise LinkInvalid("the form's nonce is missing or was changed") from None
+    if (rep_id, lead_id) != (str(rep.pk), str(lead.pk)) or not nonce:
+        raise LinkInvalid("the form's nonce belongs to another link")
+    return nonce

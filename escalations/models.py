@@ -397,3 +397,35 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} → {self.persona} ({self.status})"
+
+
+class ActionChannel(models.TextChoices):
+    LINK = "link", "Signed link"
+    SLACK = "slack", "Slack"
+
+
+class ActionReceipt(models.Model):
+    """One rep action taken from a message or a signed link (SPEC §9), under a key that is unique
+    in the database: the link form's one-time nonce, or Slack's message and button (or modal).
+    The key is claimed by inserting this row in the action's transaction, so a replayed form, a
+    Slack retry or a double click finds it taken and records nothing new (no check-then-insert:
+    a concurrent twin waits for the first transaction, then its insert fails)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    channel = models.CharField(max_length=8, choices=ActionChannel.choices)
+    action = models.CharField(max_length=12)
+    lead = models.ForeignKey("leadops.Lead", on_delete=models.CASCADE, related_name="+")
+    rep = models.ForeignKey(
+        "teams.Rep", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    activity = models.ForeignKey(
+        "leadops.Activity", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    summary = models.CharField(max_length=300, blank=True, help_text="What the action recorded.")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.action} on lead {self.lead_id}"

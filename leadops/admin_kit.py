@@ -258,7 +258,10 @@ def audit_summary(event) -> str:
         parts.append(f"back to {details['restored_rep']} from {details.get('taken_from_rep')}")
     if details.get("from_state") and details.get("to_state"):
         parts.append(f"{details['from_state']} → {details['to_state']}")
-    for key in ("cause", "outcome", "why", "reason", "channel", "error"):
+    for key in (
+        *("cause", "outcome", "why", "reason", "channel", "error"),
+        *("slack_user", "action", "result", "detail"),  # slack_action
+    ):
         value = details.get(key)
         if value:
             parts.append(f"{key}: {value}")

@@ -159,6 +159,11 @@ ORG_FILE_MAX_BYTES = env_int("ORG_FILE_MAX_BYTES", 5 * 1024 * 1024, minimum=1024
 SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN")
 SLACK_SIGNING_SECRET = env_str("SLACK_SIGNING_SECRET")
 SLACK_API_URL = env_url("SLACK_API_URL", "https://slack.com/api/")
+if SLACK_BOT_TOKEN and not SLACK_SIGNING_SECRET:
+    raise ImproperlyConfigured(
+        "SLACK_SIGNING_SECRET must be set when SLACK_BOT_TOKEN is: it verifies the requests "
+        "Slack sends to /slack/events (Slack app > Basic Information > Signing Secret)"
+    )
 TEAMS_ENABLED = env_bool("TEAMS_ENABLED", True)  # a team's webhook URL switches Teams on for it
 EMAIL_CONFIG = env_email("EMAIL_URL")
 EMAIL_ENABLED = bool(EMAIL_CONFIG)

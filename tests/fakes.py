@@ -115,6 +115,10 @@ class _FakeServer:
         self.stop()
 
 
+RESPONSE_PATH = "response"
+SLACK_APP_METHODS = frozenset({"views.open", "views.publish", "chat.update", "chat.postEphemeral"})
+
+
 class FakeSlack(_FakeServer):
     """The Slack Web API. Point a client at it with `base_url=fake.url`."""
 
@@ -145,6 +149,8 @@ class FakeSlack(_FakeServer):
             }
             with self._lock:
                 self.delivered.append(payload)
+        elif request.method in SLACK_APP_METHODS:
+            body = self.answer_app(request)
         else:
             body = {"ok": True}
         return Reply(200, body, reply.headers if reply is not None else {})
@@ -153,6 +159,31 @@ class FakeSlack(_FakeServer):
     def posts(self) -> list[Request]:
         """Every chat.postMessage request, whatever the answer."""
         return [r for r in self.requests if r.method == "chat.postMessage"]
+
+    # --- the Slack app's calls (views, chat.update, a payload's response_url) -----------------
+
+    def answer_app(self, request: Request) -> dict:
+        payload = (request.json or {}) if request.body[:1] == b"{" else {}
+        if request.method in ("views.open", "views.publish"):
+            view = payload.get("view") or {}
+            if isinstance(view, str):
+                view = json.loads(view)
+            return {"ok": True, "view": {**view, "id": f"V{next(self._ts):06d}", "hash": "h1"}}
+        if request.method == "chat.update":
+            return {"ok": True, "channel": payload.get("channel"), "ts": payload.get("ts")}
+        if request.method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": f"1700000000.{next(self._ts):06d}"}
+        return {"ok": True}
+
+    def response_url(self, name: str = "r1") -> str:
+        """A URL like a payload's `response_url`, answered by this server and recorded."""
+        return f"http://127.0.0.1:{self.port}/{RESPONSE_PATH}/{name}"
+
+    def calls(self, method: str) -> list[Request]:
+        """Requests to one Web API method ("views.open") or to response URLs ("response")."""
+        if method == "response":
+            return [r for r in self.requests if r.path.startswith(f"/{RESPONSE_PATH}/")]
+        return [r for r in self.requests if r.path == f"/api/{method}"]
 
 
 class FakeWebhook(_FakeServer):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from html import unescape
+from html.parser import HTMLParser
 from urllib.parse import urlparse
 
 import pytest
@@ -15,6 +17,7 @@ from audit.models import AuditEvent
 from escalations import links
 from escalations.reassign import reassign_lead
 from leadops.models import Activity, Lead
+from tests.factories import make_lead
 from tests.notify_fixtures import WARN_AT
 
 NOW = WARN_AT
@@ -37,6 +40,40 @@ def _snapshot(lead):
         Lead.history.filter(id=lead.pk).count(),
         Lead.objects.values_list("state", "owner_id", "updated_at").get(pk=lead.pk),
     )
+
+
+class _Forms(HTMLParser):
+    """Every <form> on a page as {input name: value}, the way a browser would submit it."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms: list[dict[str, str]] = []
+        self._current: dict[str, str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self._current = {}
+        elif tag == "input" and self._current is not None and attrs.get("name"):
+            self._current[attrs["name"]] = attrs.get("value") or ""
+
+    def handle_endtag(self, tag):
+        if tag == "form" and self._current is not None:
+            self.forms.append(self._current)
+            self._current = None
+
+
+def form_for(page: str, action: str) -> dict[str, str]:
+    parser = _Forms()
+    parser.feed(page)
+    [form] = [f for f in parser.forms if f.get("action") == action]
+    return form
+
+
+def post_form(client, path: str, form: str, **overrides):
+    """Submit the page's form for action `form` as a browser would (CSRF token and nonce)."""
+    data = {**form_for(client.get(path).content.decode(), form), **overrides}
+    return client.post(path, data)
 
 
 def test_the_link_is_site_url_plus_a_signed_token_for_one_rep_and_lead(seed_lead, org):
@@ -69,7 +106,7 @@ def test_a_get_shows_the_lead_card_and_changes_nothing(client, seed_lead, org, a
         "csrfmiddlewaretoken",
     ):
         assert text in page, text
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == "same-origin"
     assert "no-store" in response["Cache-Control"]
     assert "noindex" in response["X-Robots-Tag"]
     assert _snapshot(seed_lead) == before
@@ -78,10 +115,8 @@ def test_a_get_shows_the_lead_card_and_changes_nothing(client, seed_lead, org, a
 def test_logging_a_call_by_the_owner_records_it_and_moves_the_lead_on(seed_lead, org, at_warn_time):
     client = Client(enforce_csrf_checks=True)
     path = _path(org.lena, seed_lead)
-    page = client.get(path).content.decode()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
 
-    response = client.post(path, {"action": "call", "csrfmiddlewaretoken": token})
+    response = post_form(client, path, "call")
 
     assert response.status_code == 302
     assert response["Location"] == path
@@ -93,7 +128,8 @@ def test_logging_a_call_by_the_owner_records_it_and_moves_the_lead_on(seed_lead,
     )
     seed_lead.refresh_from_db()
     assert seed_lead.state == "CONTACTED"
-    assert "Call recorded at 09:48." in client.get(path).content.decode()
+    page = client.get(path).content.decode()
+    assert "Call logged by Lena Hoffmann at 09:48 CET · SLA met." in page
 
 
 def test_a_post_without_the_csrf_token_is_refused(seed_lead, org, at_warn_time):
@@ -104,7 +140,7 @@ def test_a_post_without_the_csrf_token_is_refused(seed_lead, org, at_warn_time):
 
 
 def test_logging_an_email_counts_too(client, seed_lead, org, at_warn_time):
-    client.post(_path(org.lena, seed_lead), {"action": "email"})
+    post_form(client, _path(org.lena, seed_lead), "email")
     seed_lead.refresh_from_db()
     assert seed_lead.state == "CONTACTED"
     assert Activity.objects.get(lead=seed_lead).kind == "email"
@@ -113,19 +149,19 @@ def test_logging_an_email_counts_too(client, seed_lead, org, at_warn_time):
 def test_disqualifying_needs_a_reason(client, seed_lead, org, at_warn_time):
     path = _path(org.lena, seed_lead)
 
-    refused = client.post(path, {"action": "disqualify", "reason": "  "})
+    refused = post_form(client, path, "disqualify", reason="  ")
     assert refused.status_code == 400
     assert "needs a reason" in refused.content.decode()
     assert not Activity.objects.filter(lead=seed_lead).exists()
 
-    client.post(path, {"action": "disqualify", "reason": "Student, no budget"})
+    post_form(client, path, "disqualify", reason="Student, no budget")
     seed_lead.refresh_from_db()
     assert seed_lead.state == "UNQUALIFIED"
     assert Activity.objects.get(lead=seed_lead).reason == "Student, no budget"
 
 
 def test_an_unknown_action_changes_nothing(client, seed_lead, org, at_warn_time):
-    response = client.post(_path(org.lena, seed_lead), {"action": "won"})
+    response = post_form(client, _path(org.lena, seed_lead), "call", action="won")
     assert response.status_code == 403
     assert not Activity.objects.filter(lead=seed_lead).exists()
 
@@ -164,17 +200,19 @@ def test_an_expired_link_gets_410(client, seed_lead, org, settings):
 
 def test_a_lead_moved_to_another_owner_offers_no_actions(client, seed_lead, org, at_warn_time):
     path = _path(org.lena, seed_lead)
+    stale_form = form_for(client.get(path).content.decode(), "call")  # a tab left open
     reassign_lead(seed_lead, org.felix, cause="manual", actor=org.jonas)
 
     page = client.get(path)
     assert page.status_code == 200
-    text = page.content.decode()
-    assert "moved to another owner: it is now owned by Felix Wagner" in text
+    text = unescape(page.content.decode())
+    assert "You can't act on this lead: it is owned by Felix Wagner" in text
     assert "<form" not in text
     assert "Log call" not in text
 
-    response = client.post(path, {"action": "call"})
+    response = client.post(path, stale_form)
     assert response.status_code == 403
+    assert "it is owned by Felix Wagner" in response.content.decode()
     assert not Activity.objects.filter(lead=seed_lead).exists()
     seed_lead.refresh_from_db()
     assert seed_lead.state == "NEW"
@@ -183,21 +221,20 @@ def test_a_lead_moved_to_another_owner_offers_no_actions(client, seed_lead, org,
 def test_a_link_bound_to_another_rep_cannot_act(client, seed_lead, org, at_warn_time):
     path = _path(org.felix, seed_lead)  # genuine, but Felix does not own the lead
     assert "<form" not in client.get(path).content.decode()
-    assert client.post(path, {"action": "call"}).status_code == 403
+    nonce = links.make_form_nonce(org.felix, seed_lead)  # even with a genuine form
+    assert client.post(path, {"action": "call", "nonce": nonce}).status_code == 403
     assert not Activity.objects.filter(lead=seed_lead).exists()
 
 
 def test_a_closed_lead_offers_no_actions(client, seed_lead, org, at_warn_time):
     path = _path(org.lena, seed_lead)
-    client.post(path, {"action": "disqualify", "reason": "duplicate"})
+    post_form(client, path, "disqualify", reason="duplicate")
     text = client.get(path).content.decode()
     assert "This lead is closed (Unqualified)." in text
     assert "<form" not in text
 
 
 def test_a_link_to_a_deleted_lead_is_404(client, org, policies, at_warn_time):
-    from tests.factories import make_lead
-
     lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     path = _path(org.lena, lead)
     Lead.objects.filter(pk=lead.pk).delete()
@@ -209,3 +246,81 @@ def test_a_head_request_from_a_link_scanner_changes_nothing(client, seed_lead, o
     assert client.head(_path(org.lena, seed_lead)).status_code == 200
     assert client.put(_path(org.lena, seed_lead)).status_code == 405
     assert _snapshot(seed_lead) == before
+
+
+# --- replays (issue 14, item 6) -------------------------------------------------------------------
+
+
+def test_replaying_a_link_form_post_records_nothing_new(seed_lead, org, at_warn_time):
+    client = Client(enforce_csrf_checks=True)
+    path = _path(org.lena, seed_lead)
+    data = form_for(client.get(path).content.decode(), "call")
+
+    responses = [client.post(path, data, follow=True) for _ in range(3)]
+
+    assert Activity.objects.filter(lead=seed_lead).count() == 1
+    assert all(r.status_code == 200 for r in responses)
+    first, replay = responses[0].content.decode(), responses[2].content.decode()
+    assert "Call logged by Lena Hoffmann at 09:48 CET" in first
+    assert "This form was already sent" in replay and "nothing new was recorded" in replay
+
+
+def test_each_form_on_the_page_has_its_own_nonce(seed_lead, org, at_warn_time):
+    client = Client(enforce_csrf_checks=True)
+    path = _path(org.lena, seed_lead)
+    page = client.get(path).content.decode()
+    call, email = form_for(page, "call"), form_for(page, "email")
+    assert call["nonce"] != email["nonce"]
+
+    client.post(path, call)
+    client.post(path, email)  # the same page, another form: a second action, not a replay
+
+    assert sorted(Activity.objects.filter(lead=seed_lead).values_list("kind", flat=True)) == [
+        "call",
+        "email",
+    ]
+
+
+@pytest.mark.parametrize("nonce", ["", "garbage", "tampered", "other-lead"])
+def test_a_post_without_a_genuine_nonce_for_this_link_changes_nothing(
+    client, seed_lead, org, policies, nonce, at_warn_time
+):
+    path = _path(org.lena, seed_lead)
+    form = form_for(client.get(path).content.decode(), "call")
+    other = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena, name="Other")
+    form["nonce"] = {
+        "": "",
+        "garbage": "not-a-nonce",
+        "tampered": form["nonce"][:-3] + "abc",
+        "other-lead": links.make_form_nonce(org.lena, other),
+    }[nonce]
+    before = _snapshot(seed_lead)
+
+    response = client.post(path, form)
+
+    assert response.status_code == 400
+    assert "nothing was recorded" in response.content.decode()
+    assert _snapshot(seed_lead) == before
+
+
+def test_the_page_explains_the_sla_like_the_admin(client, seed_lead, org, at_warn_time):
+    page = unescape(client.get(_path(org.lena, seed_lead)).content.decode())
+    for text in (
+        "SLA explained",
+        "1h on the business hours clock (1 hour)",
+        "Started</dt><dd>08:00 CET",
+        "Used so far</dt><dd>48 minutes",
+        "Warning (80 %)</dt><dd>09:48 CET",
+        "Breach (100 %)</dt><dd>10:00 CET · not yet",
+        "Reassignment (150 %)</dt><dd>10:30 CET · not yet",
+        "Times in Europe/Berlin",
+    ):
+        assert text in page, text
+
+
+def test_a_disqualified_lead_page_says_nothing_is_timed(client, seed_lead, org, at_warn_time):
+    path = _path(org.lena, seed_lead)
+    post_form(client, path, "disqualify", reason="Student, no budget")
+    page = client.get(path).content.decode()
+    assert "Disqualified by Lena Hoffmann at 09:48 CET (Student, no budget) · SLA met." in page
+    assert "nothing is being timed for this lead in UNQUALIFIED" in page

@@ -66,3 +66,14 @@ def test_redis_url_switches_the_queue_to_redis():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", "redis://127.0.0.1:6379/0"]
+
+
+def test_a_slack_token_without_a_signing_secret_stops_start_up_naming_it():
+    result = _start(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="")
+    assert result.returncode != 0
+    assert "SLACK_SIGNING_SECRET must be set when SLACK_BOT_TOKEN is" in result.stderr
+
+
+def test_slack_with_a_token_and_a_signing_secret_starts():
+    result = _start(SLACK_BOT_TOKEN="xoxb-1", SLACK_SIGNING_SECRET="s3cret")
+    assert result.returncode == 0, result.stderr

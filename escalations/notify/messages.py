@@ -123,19 +123,7 @@ class Message:
                 "elements": [{"type": "mrkdwn", "text": slack_escape(self.footer)}],
             }
         )
-        elements = []
-        for button in self.buttons:
-            element = {
-                "type": "button",
-                "action_id": button.action_id,
-                "text": {"type": "plain_text", "text": button.label},
-                "value": button.value,
-            }
-            if button.url:
-                element["url"] = button.url
-            if button.style:
-                element["style"] = button.style
-            elements.append(element)
+        elements = slack_buttons(self.buttons)
         if elements:
             blocks.append({"type": "actions", "block_id": "lead_actions", "elements": elements})
         return blocks
@@ -199,6 +187,46 @@ class Message:
 
     def email_html(self) -> str:
         return render_to_string("notifications/email.html", self._email_context())
+
+
+def button_value(lead_id: int, timer_id: int | None, notification_id: int | None) -> str:
+    """What every button carries (the Slack app reads it back)."""
+    return json.dumps(
+        {"lead_id": lead_id, "timer_id": timer_id, "notification_id": notification_id},
+        separators=(",", ":"),
+    )
+
+
+def lead_buttons(lead, *, value: str, link: str, actions: bool) -> list[Button]:
+    """Open the lead, and (when `actions` and the lead is open) log call, log email, disqualify:
+    the same buttons in messages and in the Slack App Home."""
+    buttons = [Button(ACTION_OPEN, "Open lead", value, url=link)]
+    if actions and not lead.is_closed:
+        buttons += [
+            Button(ACTION_LOG_CALL, "Log call", value),
+            Button(ACTION_LOG_EMAIL, "Log email", value),
+        ]
+        if lead.state in DISQUALIFIABLE:
+            buttons.append(Button(ACTION_DISQUALIFY, "Disqualify", value, style="danger"))
+    return buttons
+
+
+def slack_buttons(buttons: list[Button]) -> list[dict]:
+    """Block Kit button elements."""
+    elements = []
+    for button in buttons:
+        element = {
+            "type": "button",
+            "action_id": button.action_id,
+            "text": {"type": "plain_text", "text": button.label},
+            "value": button.value,
+        }
+        if button.url:
+            element["url"] = button.url
+        if button.style:
+            element["style"] = button.style
+        elements.append(element)
+    return elements
 
 
 # --- builders -------------------------------------------------------------------------------------
@@ -408,22 +436,8 @@ def render(notification, *, now: datetime, timer=None, names: dict[int, str] | N
         link = links.make_link(recipient, lead)
     else:
         link = admin_url(lead)
-    value = json.dumps(
-        {
-            "lead_id": lead.pk,
-            "timer_id": timer.pk if timer else None,
-            "notification_id": notification.pk,
-        },
-        separators=(",", ":"),
-    )
-    buttons = [Button(ACTION_OPEN, "Open lead", value, url=link)]
-    if spec.actions and not lead.is_closed:
-        buttons += [
-            Button(ACTION_LOG_CALL, "Log call", value),
-            Button(ACTION_LOG_EMAIL, "Log email", value),
-        ]
-        if lead.state in DISQUALIFIABLE:
-            buttons.append(Button(ACTION_DISQUALIFY, "Disqualify", value, style="danger"))
+    value = button_value(lead.pk, timer.pk if timer else None, notification.pk)
+    buttons = lead_buttons(lead, value=value, link=link, actions=spec.actions)
 
     tz = ZoneInfo(lead.market.timezone)
     since_local = lead.state_entered_at.astimezone(tz)
