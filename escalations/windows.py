@@ -4,10 +4,13 @@ org file and the planner."""
 from __future__ import annotations
 
 import re
+import reprlib
 from dataclasses import dataclass
 from datetime import timedelta
 
-_WINDOW = re.compile(r"^\s*(\d+)\s*(m|h|bd)\s*$")
+# ASCII only: `\d` would take `９` (fullwidth) and `\s` an ideographic space. At most 6 digits,
+# so a million-digit amount is refused before `int()` (which raises past 4,300 digits).
+_WINDOW = re.compile(r"\s*(\d{1,6})\s*(m|h|bd)\s*\Z", re.ASCII)
 MAX_MINUTES = 60 * 24 * 366
 
 
@@ -42,10 +45,11 @@ class Window:
 
 
 def parse_window(text: str) -> Window:
-    match = _WINDOW.match(str(text or ""))
+    match = _WINDOW.match(text) if isinstance(text, str) else None
     if not match:
         raise WindowError(
-            f"{text!r} is not a window: write minutes, hours or business days, like 90m, 4h or 2bd"
+            f"{reprlib.repr(text)} is not a window: write minutes, hours or business days, "
+            "like 90m, 4h or 2bd"
         )
     amount, unit = int(match.group(1)), match.group(2)
     if amount <= 0:

@@ -153,6 +153,7 @@ SWEEP_MAX_BATCHES = env_int("SWEEP_MAX_BATCHES", 200, minimum=1)
 SWEEP_ERROR_BACKOFF_MINUTES = env_int("SWEEP_ERROR_BACKOFF_MINUTES", 15, minimum=1)
 REASSIGN_LIMIT_PER_STATE = env_int("REASSIGN_LIMIT_PER_STATE", 2, minimum=0)
 SIGNED_LINK_MAX_AGE_HOURS = env_int("SIGNED_LINK_MAX_AGE_HOURS", 72, minimum=1)
+ORG_FILE_MAX_BYTES = env_int("ORG_FILE_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)  # SPEC §13
 
 # --- Notifications (empty = channel off; with nothing configured messages go to the log) ---------
 SLACK_BOT_TOKEN = env_str("SLACK_BOT_TOKEN")

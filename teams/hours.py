@@ -8,11 +8,13 @@ missing from the mapping is closed. Times are minutes after local midnight.
 from __future__ import annotations
 
 import re
+import reprlib
 import zoneinfo
-from datetime import date
+from datetime import date, datetime
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_INTERVAL = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+# ASCII digits only (`\d` would also take `０９:００`); `\Z` so a trailing newline is not accepted.
+_INTERVAL = re.compile(r"(\d{2}):(\d{2})-(\d{2}):(\d{2})\Z", re.ASCII)
 
 Interval = tuple[int, int]  # minutes after local midnight, [start, end)
 
@@ -22,9 +24,9 @@ class HoursError(ValueError):
 
 
 def parse_interval(text: str) -> Interval:
-    match = _INTERVAL.match(str(text).strip())
+    match = _INTERVAL.match(text.strip()) if isinstance(text, str) else None
     if not match:
-        raise HoursError(f"{text!r} is not an interval like '09:00-18:00'")
+        raise HoursError(f"{reprlib.repr(text)} is not an interval like '09:00-18:00'")
     sh, sm, eh, em = (int(g) for g in match.groups())
     if sh > 23 or sm > 59 or em > 59 or eh > 24 or (eh == 24 and em != 0):
         raise HoursError(f"{text!r} has a time that does not exist (use 00:00 to 24:00)")
@@ -41,7 +43,9 @@ def parse_day(intervals: list[str] | None) -> list[Interval]:
     if intervals is None:
         return []
     if isinstance(intervals, str) or not isinstance(intervals, (list, tuple)):
-        raise HoursError(f"{intervals!r} must be a list of intervals like ['09:00-18:00']")
+        raise HoursError(
+            f"{reprlib.repr(intervals)} must be a list of intervals like ['09:00-18:00']"
+        )
     parsed = sorted(parse_interval(item) for item in intervals)
     for (s1, e1), (s2, e2) in zip(parsed, parsed[1:], strict=False):
         if s2 < e1:
@@ -57,9 +61,10 @@ def parse_week(hours: dict | None) -> dict[str, list[Interval]]:
         hours = {}
     if not isinstance(hours, dict):
         raise HoursError("hours must be a mapping of mon..sun to lists of intervals")
-    unknown = set(hours) - set(WEEKDAYS)
+    unknown = [day for day in hours if day not in WEEKDAYS]  # a key may be any type (YAML `1:`)
     if unknown:
-        raise HoursError(f"unknown day(s) {sorted(unknown)}; use {', '.join(WEEKDAYS)}")
+        shown = ", ".join(sorted(reprlib.repr(day) for day in unknown))
+        raise HoursError(f"unknown day(s) {shown}; use {', '.join(WEEKDAYS)}")
     week = {}
     for day in WEEKDAYS:
         try:
@@ -96,12 +101,14 @@ def validate_timezone(name: str) -> str:
 
 
 def parse_date(value) -> date:
-    if isinstance(value, date):
+    if isinstance(value, date) and not isinstance(value, datetime):  # a datetime is not a date
         return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise HoursError(f"{value!r} is not a date like '2026-12-31'") from None
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)  # ASCII digits only
+        except ValueError:
+            pass
+    raise HoursError(f"{reprlib.repr(value)} is not a date like '2026-12-31'")
 
 
 def parse_closed_dates(values) -> set[date]:

@@ -96,7 +96,14 @@ def export_document() -> dict:
     return doc
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """`load` refuses anchors and aliases: a value used twice is written out twice."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
 def dump_document(doc: dict, fmt: str = "yaml") -> str:
     if fmt == "json":
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(doc, Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True, width=100)

@@ -2,33 +2,34 @@
 and SLA policies, created or updated all or nothing. A bad file changes nothing and every error
 names the entry and the field. Saves with consequences (a calendar, a policy switched off, a rep
 made inactive) go through `escalations.org_changes`, applied once the whole file is saved.
-`dry_run` does all of it and rolls back, to report what would change."""
+`dry_run` does all of it and rolls back, to report what would change.
+
+`load_document` first runs `schema.check_document` (types, formats, duplicates; no database), so
+this module only ever sees clean values. The rows the file names are read a section at a time
+(one query per 500 keys), so an entry that changes nothing costs no query, and one that changes
+costs a fixed few: a large file cannot make the work per entry grow."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
+from django.db import IntegrityError, transaction
+from django.db.models.functions import Lower
 
 from escalations.models import Clock, SlaPolicy, SlaThresholds
 from escalations.org_changes import OrgChangeSet
+from escalations.orgfile.parse import read_document
 from escalations.orgfile.schema import (
-    FIELDS,
-    TOP_LEVEL,
+    Document,
+    ErrorList,
     OrgFileError,
+    check_document,
     file_field,
-    natural_key,
-    read_document,
 )
-from escalations.windows import WindowError, parse_window
 from leadops.actors import resolve_actor
-from leadops.models import LeadState, Source
-from teams import hours as hours_format
+from leadops.models import Source
 from teams.models import Market, Rep, Role, Team, TimeOff
 
 
@@ -61,15 +62,41 @@ def load_org(path: str | Path, *, actor=None, dry_run: bool = False) -> LoadRepo
     return load_document(read_document(path), source=str(path), actor=actor, dry_run=dry_run)
 
 
+CHUNK = 500  # keys per `IN (...)` query, well under SQLite's variable limit
+
+# Model validation without the queries this module has already answered, so that a created or
+# changed entry costs a fixed few queries: every row was looked up by its natural key (so a
+# unique check cannot fail, and a policy's four conditional unique constraints, two queries
+# each, neither), a team's market and a rep's team were just resolved, and a rep's one-manager
+# rule is checked by `_load_reps` and `Rep.clean`. Only a concurrent writer could break one of
+# these; the database constraints stop it and `load_document` reports it.
+FULL_CLEAN = {
+    "markets": {"validate_unique": False},
+    "sources": {"validate_unique": False},
+    "teams": {"exclude": ["market"], "validate_unique": False},
+    "reps": {"exclude": ["team"], "validate_unique": False, "validate_constraints": False},
+    "sla_policies": {"exclude": ["market", "source"], "validate_constraints": False},
+}
+
+
+def _by_key(queryset, lookup: str, keys) -> dict:
+    """The rows whose `lookup` is one of `keys`, by that value (one query per CHUNK keys)."""
+    keys = sorted(set(keys))
+    found = {}
+    for i in range(0, len(keys), CHUNK):
+        for obj in queryset.filter(**{f"{lookup}__in": keys[i : i + CHUNK]}):
+            found[getattr(obj, lookup)] = obj
+    return found
+
+
 class _Loader:
-    def __init__(self, source: str, actor):
-        self.source = source
+    def __init__(self, source: str, actor, errors: ErrorList):
         self.actor = resolve_actor(actor)
-        self.errors: list[str] = []
+        self.errors = errors
         self.report = LoadReport()
-        self.markets: dict[str, Market] = {}
-        self.sources: dict[str, Source] = {}
-        self.teams: dict[str, Team] = {}
+        self.markets: dict[str, Market | None] = {}  # by code: the file's, then the database's
+        self.sources: dict[str, Source | None] = {}
+        self.teams: dict[str, Team | None] = {}
         self.reason = f"org file {Path(source).name}"[:100]
         self.changes = OrgChangeSet(actor=self.actor, reason=self.reason)
         # What saves each section: the ones with consequences go through the change set.
@@ -81,41 +108,14 @@ class _Loader:
         }
 
     def error(self, where: str, fieldname: str | None, message: str) -> None:
-        self.errors.append(f"{where}{f', field {fieldname!r}' if fieldname else ''}: {message}")
+        self.errors.add(where, fieldname, message)
 
-    def entries(self, data: dict, key: str) -> list[tuple[str, dict]]:
-        value = data.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            self.error(key, None, "must be a list")
-            return []
-        out = []
-        for i, entry in enumerate(value):
-            name = entry.get(natural_key(key), "?") if isinstance(entry, dict) else "?"
-            where = f"{key}[{i}] ({name})"
-            if not isinstance(entry, dict):
-                self.error(where, None, "must be a mapping")
-                continue
-            unknown = set(entry) - FIELDS[key]
-            if unknown:
-                self.error(
-                    where,
-                    sorted(unknown)[0],
-                    f"unknown field (known: {', '.join(sorted(FIELDS[key]))})",
-                )
-                continue
-            out.append((where, entry))
-        return out
-
-    def save(
-        self, obj, what: str, where: str, *, exclude=None, changed: bool, created: bool
-    ) -> bool:
+    def save(self, obj, what: str, where: str, *, changed: bool, created: bool) -> bool:
         if not (created or changed):
             self.report.count(what, "unchanged")
             return True
         try:
-            obj.full_clean(exclude=exclude)
+            obj.full_clean(**FULL_CLEAN.get(what, {}))
         except ValidationError as exc:
             for fieldname, messages in exc.message_dict.items():
                 self.error(where, file_field(fieldname), " ".join(messages))
@@ -129,6 +129,15 @@ class _Loader:
             obj.save()
         self.report.count(what, "created" if created else "updated")
         return True
+
+    def lookup(self, cache: dict, model, field: str, code: str, where: str, fieldname: str):
+        """The object a code refers to: saved from the file, or already in the database."""
+        if code not in cache:
+            cache[code] = model.objects.filter(**{field: code}).first()
+        obj = cache[code]
+        if obj is None:
+            self.error(where, fieldname, f"no {fieldname} {code!r} in the file or the database")
+        return obj
 
 
 def _assign(obj, values: dict) -> bool:
@@ -145,207 +154,130 @@ class _DryRun(Exception):
 
 
 def load_document(
-    data: dict, *, source: str = "<document>", actor=None, dry_run: bool = False
+    data, *, source: str = "<document>", actor=None, dry_run: bool = False
 ) -> LoadReport:
-    loader = _Loader(source, actor)
-    unknown = set(data) - set(TOP_LEVEL)
-    if unknown:
-        raise OrgFileError(
-            source,
-            [
-                f"unknown top-level key {k!r} (known: {', '.join(TOP_LEVEL)})"
-                for k in sorted(unknown)
-            ],
-        )
+    """Check `data` (a parsed org document: from a file, or the API's JSON) and load it, all or
+    nothing. Raises OrgFileError, having changed nothing, if anything is wrong."""
+    errors = ErrorList()
+    document = check_document(data, errors)
+    errors.raise_if_any(source)
+    loader = _Loader(source, actor, errors)
     try:
         with transaction.atomic():
-            _load_markets(loader, data)
-            _load_sources(loader, data)
-            _load_teams(loader, data)
-            _load_reps(loader, data)
-            _load_thresholds(loader, data)
-            _load_policies(loader, data)
-            if loader.errors:
-                raise OrgFileError(source, loader.errors)
+            _load_markets(loader, document)
+            _load_sources(loader, document)
+            _load_teams(loader, document)
+            _load_reps(loader, document)
+            _load_thresholds(loader, document)
+            _load_policies(loader, document)
+            errors.raise_if_any(source)
             loader.report.side_effects += loader.changes.apply().notes
             if dry_run:
                 raise _DryRun
     except _DryRun:
         loader.report.dry_run = True
+    except IntegrityError:  # someone saved the same market, rep, ... while the file loaded
+        raise OrgFileError(
+            source, ["the org changed while the file was loading: nothing was changed, load again"]
+        ) from None
     return loader.report
 
 
-def _load_markets(loader: _Loader, data: dict) -> None:
-    for where, entry in loader.entries(data, "markets"):
-        code = str(entry.get("code") or "").strip()
-        if not code:
-            loader.error(where, "code", "required")
-            continue
-        market = Market.objects.filter(code=code).first()
+def _load_markets(loader: _Loader, document: Document) -> None:
+    entries = document.sections["markets"]
+    existing = _by_key(Market.objects.all(), "code", [e.values["code"] for e in entries])
+    for entry in entries:
+        values = entry.values
+        code = values["code"]
+        market = existing.get(code)
         created = market is None
         market = market or Market(code=code)
-        holidays = entry.get("holidays") or {}
-        if not isinstance(holidays, dict):
-            loader.error(
-                where,
-                "holidays",
-                "must be a mapping with country, subdivision, extra_closed, extra_open",
-            )
-            continue
-        unknown = set(holidays) - FIELDS["holidays"]
-        if unknown:
-            loader.error(where, f"holidays.{sorted(unknown)[0]}", "unknown field")
-            continue
-        try:
-            hours = hours_format.normalize_week(entry.get("hours"))
-        except hours_format.HoursError as exc:
-            loader.error(where, "hours", str(exc))
-            continue
-        try:
-            closed = sorted(
-                d.isoformat() for d in hours_format.parse_closed_dates(holidays.get("extra_closed"))
-            )
-        except hours_format.HoursError as exc:
-            loader.error(where, "holidays.extra_closed", str(exc))
-            continue
-        try:
-            opened = hours_format.serialize_open_dates(
-                hours_format.parse_open_dates(holidays.get("extra_open"))
-            )
-        except hours_format.HoursError as exc:
-            loader.error(where, "holidays.extra_open", str(exc))
-            continue
+        holidays = values["holidays"]
         changed = _assign(
             market,
             {
-                "name": str(entry.get("name") or (market.name if not created else "")).strip(),
-                "timezone": str(entry.get("timezone") or ""),
-                "hours": hours,
-                "holiday_country": str(holidays.get("country") or ""),
-                "holiday_subdivision": str(holidays.get("subdivision") or ""),
-                "extra_closed_dates": closed,
-                "extra_open_dates": opened,
+                "name": values.get("name") or (market.name if not created else ""),
+                "timezone": values.get("timezone") or "",
+                "hours": values["hours"],
+                "holiday_country": holidays.get("country") or "",
+                "holiday_subdivision": holidays.get("subdivision") or "",
+                "extra_closed_dates": holidays.get("extra_closed", []),
+                "extra_open_dates": holidays.get("extra_open", []),
             },
         )
-        if loader.save(market, "markets", where, changed=changed, created=created):
+        if loader.save(market, "markets", entry.where, changed=changed, created=created):
             loader.markets[code] = market
 
 
-def _load_sources(loader: _Loader, data: dict) -> None:
-    for where, entry in loader.entries(data, "sources"):
-        code = str(entry.get("code") or "").strip()
-        if not code:
-            loader.error(where, "code", "required")
-            continue
-        source = Source.objects.filter(code=code).first()
+def _load_sources(loader: _Loader, document: Document) -> None:
+    entries = document.sections["sources"]
+    existing = _by_key(Source.objects.all(), "code", [e.values["code"] for e in entries])
+    for entry in entries:
+        code = entry.values["code"]
+        source = existing.get(code)
         created = source is None
         source = source or Source(code=code)
-        changed = _assign(source, {"name": str(entry.get("name") or code).strip()})
-        if loader.save(source, "sources", where, changed=changed, created=created):
+        changed = _assign(source, {"name": entry.values.get("name") or code})
+        if loader.save(source, "sources", entry.where, changed=changed, created=created):
             loader.sources[code] = source
 
 
-def _market(loader: _Loader, code, where: str, fieldname: str = "market") -> Market | None:
-    if code in loader.markets:
-        return loader.markets[code]
-    market = Market.objects.filter(code=code).first()
-    if market is None:
-        loader.error(where, fieldname, f"no market {code!r} in the file or the database")
-    return market
-
-
-def _load_teams(loader: _Loader, data: dict) -> None:
-    for where, entry in loader.entries(data, "teams"):
-        slug = str(entry.get("slug") or "").strip()
-        if not slug:
-            loader.error(where, "slug", "required")
-            continue
-        market = _market(loader, entry.get("market"), where)
+def _load_teams(loader: _Loader, document: Document) -> None:
+    entries = document.sections["teams"]
+    existing = _by_key(Team.objects.all(), "slug", [e.values["slug"] for e in entries])
+    for entry in entries:
+        values = entry.values
+        slug = values["slug"]
+        market = loader.lookup(
+            loader.markets, Market, "code", values["market"], entry.where, "market"
+        )
         if market is None:
             continue
-        team = Team.objects.filter(slug=slug).first()
+        team = existing.get(slug)
         created = team is None
         team = team or Team(slug=slug)
         changed = _assign(
             team,
             {
-                "name": str(entry.get("name") or slug).strip(),
+                "name": values.get("name") or slug,
                 "market_id": market.pk,
-                "slack_channel_id": str(entry.get("slack_channel") or ""),
-                "teams_webhook_url": str(entry.get("teams_webhook") or ""),
+                "slack_channel_id": values.get("slack_channel") or "",
+                "teams_webhook_url": values.get("teams_webhook") or "",
             },
         )
-        if loader.save(team, "teams", where, changed=changed, created=created):
+        if loader.save(team, "teams", entry.where, changed=changed, created=created):
             loader.teams[slug] = team
 
 
-def _team(loader: _Loader, slug, where: str) -> Team | None:
-    if slug in loader.teams:
-        return loader.teams[slug]
-    team = Team.objects.filter(slug=slug).first()
-    if team is None:
-        loader.error(where, "team", f"no team {slug!r} in the file or the database")
-    return team
-
-
-def _aware(value, where, fieldname, loader) -> datetime | None:
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        parsed = parse_datetime(str(value)) if value is not None else None
-    if parsed is None:
-        loader.error(
-            where, fieldname, f"{value!r} is not a date-time like 2026-12-01T00:00:00+05:30"
-        )
-        return None
-    if timezone.is_naive(parsed):
-        loader.error(where, fieldname, f"{value!r} needs a UTC offset, like +05:30")
-        return None
-    return parsed
-
-
-def _load_reps(loader: _Loader, data: dict) -> None:
-    for where, entry in loader.entries(data, "reps"):
-        email = str(entry.get("email") or "").strip().lower()
-        if not email:
-            loader.error(where, "email", "required")
-            continue
-        team = _team(loader, entry.get("team"), where)
+def _load_reps(loader: _Loader, document: Document) -> None:
+    entries = document.sections["reps"]
+    existing = _by_key(
+        Rep.objects.annotate(email_lower=Lower("email")).prefetch_related("time_off"),
+        "email_lower",
+        [e.values["email"] for e in entries],
+    )
+    for entry in entries:
+        values, where = entry.values, entry.where
+        team = loader.lookup(loader.teams, Team, "slug", values["team"], where, "team")
         if team is None:
             continue
-        rep = Rep.objects.filter(email__iexact=email).first()
+        rep = existing.get(values["email"])
         created = rep is None
-        rep = rep or Rep(email=email)
-        role = entry.get("role", rep.role if not created else Role.REP)
-        if role not in Role.values:
-            loader.error(where, "role", f"{role!r} is not one of {', '.join(Role.values)}")
-            continue
-        capacity = entry.get("capacity", rep.capacity if not created else 30)
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
-            loader.error(where, "capacity", f"{capacity!r} must be a whole number ≥ 0")
-            continue
-        active = entry.get("active", True)
-        if not isinstance(active, bool):
-            loader.error(where, "active", f"{active!r} must be true or false")
-            continue
-        hours = entry.get("hours")
-        if hours is not None:
-            try:
-                hours = hours_format.normalize_week(hours)
-            except hours_format.HoursError as exc:
-                loader.error(where, "hours", str(exc))
-                continue
-        values = {
-            "name": str(entry.get("name") or "").strip(),
-            "team_id": team.pk,
-            "role": role,
-            "slack_user_id": str(entry.get("slack_user_id") or ""),
-            "capacity": capacity,
-            "hours": hours,
-            "timezone": str(entry.get("timezone") or ""),
-            "active": active,
-        }
-        changed = _assign(rep, values)
+        rep = rep or Rep(email=values["email"])
+        role = values.get("role", rep.role if not created else Role.REP)
+        changed = _assign(
+            rep,
+            {
+                "name": values.get("name") or "",
+                "team_id": team.pk,
+                "role": role,
+                "slack_user_id": values.get("slack_user_id") or "",
+                "capacity": values.get("capacity", rep.capacity if not created else 30),
+                "hours": values.get("hours"),
+                "timezone": values.get("timezone") or "",
+                "active": values.get("active", True),
+            },
+        )
         if role == Role.MANAGER:
             other = Rep.objects.filter(team=team, role=Role.MANAGER).exclude(pk=rep.pk).first()
             if other is not None:
@@ -355,66 +287,32 @@ def _load_reps(loader: _Loader, data: dict) -> None:
                 continue
         if not loader.save(rep, "reps", where, changed=changed, created=created):
             continue
-        if "pto" in entry:
-            _sync_pto(loader, rep, entry["pto"], where)
+        if "pto" in values:
+            _sync_pto(loader, rep, values["pto"], created=created)
 
 
-def _sync_pto(loader: _Loader, rep: Rep, items, where: str) -> None:
+def _sync_pto(loader: _Loader, rep: Rep, wanted: list, *, created: bool) -> None:
     """The rep's time off becomes exactly the file's list (present key = full list)."""
-    if items is None:
-        items = []
-    if not isinstance(items, list):
-        loader.error(where, "pto", "must be a list of {start, end, reason}")
-        return
-    wanted = []
-    for i, item in enumerate(items):
-        pwhere = f"{where} pto[{i}]"
-        if not isinstance(item, dict) or set(item) - FIELDS["pto"]:
-            loader.error(pwhere, None, "must be a mapping with start, end and optional reason")
-            continue
-        start = _aware(item.get("start"), pwhere, "start", loader)
-        end = _aware(item.get("end"), pwhere, "end", loader)
-        if start is None or end is None:
-            continue
-        if end <= start:
-            loader.error(pwhere, "end", "must be after start")
-            continue
-        wanted.append((start, end, str(item.get("reason") or "")))
-    existing = {(t.start, t.end): t for t in rep.time_off.all()}
-    keep = set()
+    existing = {} if created else {(t.start, t.end): t for t in rep.time_off.all()}
     for start, end, reason in wanted:
-        current = existing.get((start, end))
+        current = existing.pop((start, end), None)
         if current is None:
             TimeOff.objects.create(rep=rep, start=start, end=end, reason=reason)
             loader.report.count("pto", "created")
+        elif current.reason != reason:
+            current.reason = reason
+            current.save()
+            loader.report.count("pto", "updated")
         else:
-            keep.add((start, end))
-            if current.reason != reason:
-                current.reason = reason
-                current.save()
-                loader.report.count("pto", "updated")
-            else:
-                loader.report.count("pto", "unchanged")
-    for key, item in existing.items():
-        if key not in keep and key not in {(s, e) for s, e, _ in wanted}:
-            item.delete()
+            loader.report.count("pto", "unchanged")
+    for item in existing.values():  # not in the file any more
+        item.delete()
 
 
-def _load_thresholds(loader: _Loader, data: dict) -> None:
-    value = data.get("thresholds")
+def _load_thresholds(loader: _Loader, document: Document) -> None:
+    value = document.thresholds
     if value is None:
         return
-    if not isinstance(value, dict):
-        loader.error("thresholds", None, "must be a mapping {warn, breach, reassign}")
-        return
-    unknown = set(value) - FIELDS["thresholds"]
-    if unknown:
-        loader.error("thresholds", sorted(unknown)[0], "unknown field")
-        return
-    for key in ("warn", "breach", "reassign"):
-        if key in value and (isinstance(value[key], bool) or not isinstance(value[key], int)):
-            loader.error("thresholds", key, f"{value[key]!r} must be a whole percentage")
-            return
     if value.get("breach", 100) != 100:
         loader.error("thresholds", "breach", "the breach is the end of the window: always 100")
         return
@@ -431,48 +329,34 @@ def _load_thresholds(loader: _Loader, data: dict) -> None:
     loader.save(thresholds, "thresholds", "thresholds", changed=changed, created=created)
 
 
-def _load_policies(loader: _Loader, data: dict) -> None:
-    seen = {}
-    for where, entry in loader.entries(data, "sla_policies"):
-        state = entry.get("state")
-        if state not in LeadState.values:
-            loader.error(where, "state", f"{state!r} is not one of {', '.join(LeadState.values)}")
-            continue
+def _load_policies(loader: _Loader, document: Document) -> None:
+    existing = {(p.state, p.market_id, p.source_id): p for p in SlaPolicy.objects.all()}
+    for entry in document.sections["sla_policies"]:
+        values, where = entry.values, entry.where
         market = source = None
-        if entry.get("market") is not None:
-            market = _market(loader, entry["market"], where)
+        if values.get("market") is not None:
+            market = loader.lookup(
+                loader.markets, Market, "code", values["market"], where, "market"
+            )
             if market is None:
                 continue
-        if entry.get("source") is not None:
-            source = (
-                loader.sources.get(entry["source"])
-                or Source.objects.filter(code=entry["source"]).first()
+        if values.get("source") is not None:
+            source = loader.lookup(
+                loader.sources, Source, "code", values["source"], where, "source"
             )
             if source is None:
-                loader.error(
-                    where, "source", f"no source {entry['source']!r} in the file or the database"
-                )
                 continue
-        try:
-            window = parse_window(entry.get("window")).text
-        except WindowError as exc:
-            loader.error(where, "window", str(exc))
-            continue
-        clock = entry.get("clock", Clock.BUSINESS)
-        if clock not in Clock.values:
-            loader.error(where, "clock", f"{clock!r} is not one of {', '.join(Clock.values)}")
-            continue
-        active = entry.get("active", True)
-        if not isinstance(active, bool):
-            loader.error(where, "active", f"{active!r} must be true or false")
-            continue
+        state = values["state"]
         key = (state, market.pk if market else None, source.pk if source else None)
-        if key in seen:
-            loader.error(where, None, f"the same (state, market, source) as {seen[key]}")
-            continue
-        seen[key] = where
-        policy = SlaPolicy.objects.filter(state=state, market=market, source=source).first()
+        policy = existing.get(key)
         created = policy is None
         policy = policy or SlaPolicy(state=state, market=market, source=source)
-        changed = _assign(policy, {"window": window, "clock": clock, "active": active})
+        changed = _assign(
+            policy,
+            {
+                "window": values["window"],
+                "clock": values.get("clock", Clock.BUSINESS),
+                "active": values.get("active", True),
+            },
+        )
         loader.save(policy, "sla_policies", where, changed=changed, created=created)
