@@ -109,6 +109,7 @@ class SlaPolicy(models.Model):
     class Meta:
         verbose_name = "SLA policy"
         verbose_name_plural = "SLA policies"
+        permissions = [("load_org", "Can load the org file (policy as code) through the API")]
         ordering = ["state", "market__code", "source__code"]
         # One row per (state, market, source), NULL meaning "any": four partial unique indexes,
         # because NULLs are distinct in a plain unique constraint (and SQLite has no
