@@ -6,11 +6,12 @@ lead of Berlin, linked to his rep), `vikram` (manager of Bangalore, linked to hi
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
@@ -50,10 +51,29 @@ class People:
     nobody: ApiUser
 
 
+def _group(name: str) -> Group:
+    """The group as the migrations make it; a transactional test before this one may have
+    flushed it (the migrations' definitions are reused, not repeated)."""
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        base = importlib.import_module("escalations.migrations.0002_groups_thresholds")
+        api = importlib.import_module("escalations.migrations.0007_integrations_group")
+        pairs = {
+            "Ops managers": [*base._codenames(base.OPS_MANAGER_PERMS), *api.OPS_MANAGER_EXTRA],
+            "Team leads": list(base._codenames(base.TEAM_LEAD_PERMS)),
+            "Integrations": api.INTEGRATION_PERMS,
+        }[name]
+        for app_label, codename in pairs:
+            group.permissions.add(
+                *Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+            )
+    return group
+
+
 def _user(username: str, group: str | None, rep=None) -> ApiUser:
     user = UserFactory(username=username)
     if group:
-        user.groups.add(Group.objects.get(name=group))
+        user.groups.add(_group(group))
     if rep is not None:
         rep.user = user
         rep.save()
