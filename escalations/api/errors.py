@@ -12,6 +12,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -139,6 +140,7 @@ def exception_handler(exc, context) -> Response:
 # --- Django's own 404 and 500 under /api/ ------------------------------------------------------
 
 
+@csrf_exempt  # any method on a path that does not exist: 404, also for a POST
 def not_found(request, exception=None) -> JsonResponse:
     """Any /api/ URL that no route matches (and Django's 404 handler for /api/ paths)."""
     return JsonResponse(body("not_found", f"No API resource at {request.path}."), status=404)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
@@ -36,6 +36,26 @@ WRITE = "leadops.feed_leads"
 LIST_ERRORS = responses(400, 401, 403, 406, 429)
 ONE_ERRORS = responses(401, 403, 404, 406, 429)
 ACTION_ERRORS = responses(400, 401, 403, 404, 406, 409, 413, 415, 429)
+
+
+def example(name: str, value: dict) -> OpenApiExample:
+    return OpenApiExample(name, value=value, request_only=True)
+
+
+NEW_LEAD = example(
+    "A lead from a web form",
+    {
+        "name": "Aisha Al-Mansoori",
+        "company": "Emirates Group",
+        "email": "aisha@example.com",
+        "phone": "+971 4 555 0100",
+        "market": "IN",
+        "source": "paid_social",
+        "team": "in-inside",
+        "owner": "asha@demo.leadops",
+        "external_id": "crm-1042",
+    },
+)
 
 
 def leads():
@@ -94,6 +114,7 @@ class LeadList(ApiView):
             "created and the existing lead comes back with 200 (also under concurrent requests)."
         ),
         request=LeadCreate,
+        examples=[NEW_LEAD],
         responses={
             201: OpenApiResponse(LeadDetailSerializer, description="Created."),
             200: OpenApiResponse(LeadDetailSerializer, description="Existing (external_id)."),
@@ -148,6 +169,10 @@ class LeadActivities(LeadAction):
             "future nor before the lead was created."
         ),
         request=ActivityCreate,
+        examples=[
+            example("The owner's call", {"kind": "call", "actor": "asha@demo.leadops"}),
+            example("A disqualification", {"kind": "disqualify", "reason": "No budget"}),
+        ],
         responses={201: ActivitySerializer, **ACTION_ERRORS},
     )
     def post(self, request, pk: int):
@@ -180,6 +205,7 @@ class LeadTransition(LeadAction):
         summary="Move the lead to another state",
         description="Moves outside SPEC §3's table are refused with 409.",
         request=TransitionCreate,
+        examples=[example("Contacted", {"to_state": "CONTACTED"})],
         responses={200: LeadDetailSerializer, **ACTION_ERRORS},
     )
     def post(self, request, pk: int):
@@ -197,6 +223,12 @@ class LeadHold(LeadAction):
         operation_id="leads_hold",
         summary="Put the lead on hold (its SLA clock pauses)",
         request=HoldCreate,
+        examples=[
+            example(
+                "Waiting on the customer",
+                {"reason": "Customer travelling", "resume_at": "2027-01-04T09:30:00+05:30"},
+            )
+        ],
         responses={200: LeadDetailSerializer, **ACTION_ERRORS},
     )
     def post(self, request, pk: int):
@@ -216,6 +248,7 @@ class LeadResume(LeadAction):
         operation_id="leads_resume",
         summary="End the hold (the SLA clock restarts)",
         request=ResumeCreate,
+        examples=[example("Back", {"reason": "Customer is back"})],
         responses={200: LeadDetailSerializer, **ACTION_ERRORS},
     )
     def post(self, request, pk: int):

@@ -3,7 +3,7 @@ the revert, authorised as in the admin)."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.response import Response
 
 from audit.models import AuditEvent
@@ -135,6 +135,11 @@ class ReassignmentRevert(ApiView):
             "the admin. Refused with 409 when already reverted or the lead has moved on."
         ),
         request=RevertCreate,
+        examples=[
+            OpenApiExample(
+                "A misfire", value={"reason": "Asha knows this customer"}, request_only=True
+            )
+        ],
         responses={
             200: ReassignmentSerializer,
             **responses(400, 401, 403, 404, 406, 409, 413, 415, 429),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 
 import jsonschema
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
@@ -173,6 +173,16 @@ class OrgView(ApiView):
         ),
         parameters=[OrgQuery],
         request={"application/json": ORG_DOCUMENT},
+        examples=[
+            OpenApiExample(
+                "A new source and its NEW-lead policy",
+                value={
+                    "sources": [{"code": "events", "name": "Events"}],
+                    "sla_policies": [{"state": "NEW", "source": "events", "window": "4h"}],
+                },
+                request_only=True,
+            )
+        ],
         responses={200: OrgLoadReport, **responses(400, 401, 403, 406, 413, 415, 429)},
     )
     def post(self, request):
