@@ -241,7 +241,12 @@ def get_or_create_lead(
         created_at=now,
     )
     try:
-        lead.full_clean(validate_unique=False, validate_constraints=False)
+        # The related rows are given as instances: no query to check that they exist.
+        lead.full_clean(
+            exclude=["market", "source", "team", "owner"],
+            validate_unique=False,
+            validate_constraints=False,
+        )
     except ValidationError as exc:
         first_field, messages = next(iter(exc.message_dict.items()))
         raise InvalidLeadInput(f"{first_field}: {' '.join(messages)}", field=first_field) from None

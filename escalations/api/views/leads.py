@@ -128,9 +128,9 @@ class LeadList(ApiView):
         if not self.team_scope.includes(data["team"].pk):
             raise PermissionDenied(f"You may not create leads for team {data['team'].slug}.")
         lead, created = lifecycle.get_or_create_lead(**data, actor=request.user)
-        body = detail(leads().get(pk=lead.pk), timezone.now())
-        if not created:
-            return Response(body, status=200)
+        if not created:  # found by external_id: as stored, not as sent
+            return Response(detail(leads().get(pk=lead.pk), timezone.now()), status=200)
+        body = detail(lead, timezone.now())  # its market, source, team and owner are loaded
         location = reverse("api-lead", args=[lead.pk])
         return Response(body, status=201, headers={"Location": location})
 

@@ -1,6 +1,6 @@
-"""`manage.py bench calendar|sweep|reassign|delivery [options]`: benchmarks that print numbers.
+"""`manage.py bench calendar|sweep|reassign|delivery|api [options]`: benchmarks that print numbers.
 
-`sweep` and `reassign` build their data in a throwaway database (test_<name>, or a SQLite
+`sweep`, `reassign` and `api` build their data in a throwaway database (test_<name>, or a SQLite
 file); `delivery` builds its rows in one transaction and rolls it back; `calendar` needs none.
 The app's own data is never touched."""
 
@@ -13,6 +13,7 @@ BENCHES = {
     "sweep": "leadops.bench.sweep_bench",
     "reassign": "leadops.bench.reassign_bench",
     "delivery": "leadops.bench.delivery_bench",
+    "api": "leadops.bench.api_bench",
 }
 
 
