@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit.models import AuditEvent
+from escalations.api.serializers import LeadDetailSerializer, LeadSerializer, SlaSerializer
 from escalations.explain import explain
 from escalations.models import SlaTimer
 from leadops import lifecycle
@@ -452,3 +453,12 @@ def test_lead_actions_need_the_feed_permission_and_scope(api, callers, leads, cl
     )
     leads["asha"].refresh_from_db()
     assert leads["asha"].state == "NEW"
+
+
+def test_the_written_out_lead_shape_matches_the_declared_fields(api, callers, leads):
+    row = api.get(LEADS, as_=callers.crm).json()["results"][0]
+    one = api.get(lead_url(leads["lena"]), as_=callers.crm).json()
+
+    assert list(row) == list(LeadSerializer().fields)
+    assert list(one) == list(LeadDetailSerializer().fields)
+    assert list(one["sla"]) == list(SlaSerializer().fields)

@@ -19,6 +19,7 @@ import contextlib
 import http.client
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -283,6 +284,7 @@ def _build(rows: int, world: dict, now: datetime) -> None:
     an open timer at a mix of stages. Loads, not logic: straight into the tables."""
     thresholds = current_thresholds().as_dict()
     policy = SlaPolicy.objects.get(state="NEW")
+    draw = random.Random(13)  # the same million every run
     states = [s for s, share in STATES.items() for _ in range(int(share * 100))]
     stages = [s for s, share in STAGES for _ in range(share)]
     reps, chunk, made = world["reps"], 20_000, 0
@@ -294,9 +296,9 @@ def _build(rows: int, world: dict, now: datetime) -> None:
         leads, timers = [], []
         for n, pk in enumerate(ids):
             i = made + n
-            rep = reps[(i * 7919) % len(reps)]
+            rep = draw.choice(reps)
             created = now - span + span * (i / rows)
-            state = states[(i * 31) % len(states)]
+            state = draw.choice(states)
             closed = state in ("WON", "LOST", "UNQUALIFIED")
             updated = created + timedelta(days=3) if closed else now - timedelta(minutes=i % 600)
             leads.append(
@@ -320,7 +322,7 @@ def _build(rows: int, world: dict, now: datetime) -> None:
                 }
             )
             if not closed:
-                stage = stages[(i * 13) % len(stages)]
+                stage = draw.choice(stages)
                 started = now - timedelta(hours=2)
                 timers.append(
                     {
