@@ -134,3 +134,14 @@ def test_bad_dry_run_flag_is_400(api, callers, org):
     assert response.status_code == 400
     assert "dry_run" in response.json()["error"]["fields"]
     assert not Market.objects.filter(code="SG").exists()
+
+
+def test_a_date_that_does_not_exist_is_a_400_not_a_crash(api, callers, org):
+    rep = {"email": "mei@example.com", "name": "Mei Tan", "team": "de-berlin"}
+    pto = [{"start": "2026-02-30T00:00:00+01:00", "end": "2026-03-02T00:00:00+01:00"}]
+
+    response = api.post(ORG, {"reps": [{**rep, "pto": pto}]}, as_=callers.ops)
+
+    assert response.status_code == 400
+    assert "is not a date-time" in response.json()["error"]["fields"]["document"][0]
+    assert not Rep.objects.filter(email="mei@example.com").exists()

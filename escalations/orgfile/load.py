@@ -292,7 +292,10 @@ def _aware(value, where, fieldname, loader) -> datetime | None:
     if isinstance(value, datetime):
         parsed = value
     else:
-        parsed = parse_datetime(str(value)) if value is not None else None
+        try:
+            parsed = parse_datetime(str(value)) if value is not None else None
+        except ValueError:  # well formed, but no such day or hour (2026-02-30)
+            parsed = None
     if parsed is None:
         loader.error(
             where, fieldname, f"{value!r} is not a date-time like 2026-12-01T00:00:00+05:30"
