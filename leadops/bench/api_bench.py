@@ -273,6 +273,11 @@ def _intake(args, port: int, world: dict) -> bool:
     )
     for status, answer in failures[:3]:
         print(f"    {status}: {answer}")
+    # The floor on this machine: the cheapest authenticated request (no row, 5 queries).
+    with Stopwatch() as floor:
+        for _ in range(200):
+            client.request("GET", "/api/v1/leads/?external_id=none")
+    print(f"  floor: an empty GET, one client: {200 / floor.seconds:,.0f} requests/s")
     return not failures and leads == timers == warmup + args.creates
 
 
