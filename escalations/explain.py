@@ -182,7 +182,11 @@ _UNSET = object()
 
 
 def open_timer_of(lead) -> SlaTimer | None:
-    timer = SlaTimer.objects.filter(lead=lead, completed_at__isnull=True).first()
+    timer = (
+        SlaTimer.objects.filter(lead=lead, completed_at__isnull=True)
+        .select_related("policy")
+        .first()
+    )
     if timer is not None:
         timer.lead = lead
     return timer

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from leadops.actors import rep_of_user
 from teams.models import Role
 
 OPS_MANAGERS = "Ops managers"
 TEAM_LEADS = "Team leads"
+# The CRM, web forms and dialer (API tokens): they feed leads in and read every team's leads back.
+INTEGRATIONS = "Integrations"
 
 
 class NotAllowed(Exception):
@@ -30,7 +34,39 @@ def led_team_ids(user) -> set[int]:
 
 
 def sees_all_teams(user) -> bool:
-    return is_ops_manager(user)
+    """Ops managers (and superusers) and the integrations see every team."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser:
+        return True
+    return user.groups.filter(name__in=(OPS_MANAGERS, INTEGRATIONS)).exists()
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The teams a user may see: all of them, or `team_ids` (possibly none)."""
+
+    all_teams: bool
+    team_ids: frozenset[int]
+
+    def filter(self, queryset, team_path: str = "team"):
+        """`queryset` narrowed to the scope; `team_path` is the lookup from the model to the
+        team's id (`team`, `lead__team`, `rep__team`, `pk`)."""
+        if self.all_teams:
+            return queryset
+        return queryset.filter(**{f"{team_path}__in": sorted(self.team_ids)})
+
+    def includes(self, team_id: int) -> bool:
+        return self.all_teams or team_id in self.team_ids
+
+
+def scope_of(user) -> Scope:
+    """The one rule of who sees what (SPEC §10), shared by the admin and the API: ops managers,
+    superusers and integrations see every team, a team lead or manager their own team, anyone
+    else nothing."""
+    if sees_all_teams(user):
+        return Scope(all_teams=True, team_ids=frozenset())
+    return Scope(all_teams=False, team_ids=frozenset(led_team_ids(user)))
 
 
 def can_act_on_team(user, team_id: int) -> bool:

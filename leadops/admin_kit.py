@@ -4,7 +4,6 @@ never counts a million rows, and the pages that ask for a reason or a small form
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -31,33 +30,20 @@ from teams.models import Team
 # --- scope: what a user may see -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Scope:
-    all_teams: bool
-    team_ids: frozenset[int]
-
-
-def user_scope(request) -> Scope:
-    """Computed once per request (it costs a query or two) and kept on the request."""
+def user_scope(request) -> permissions.Scope:
+    """`permissions.scope_of` the request's user, computed once per request (it costs a query
+    or two) and kept on the request."""
     scope = getattr(request, "_leadops_admin_scope", None)
     if scope is None:
-        user = request.user
-        if permissions.sees_all_teams(user):
-            scope = Scope(all_teams=True, team_ids=frozenset())
-        else:
-            scope = Scope(all_teams=False, team_ids=frozenset(permissions.led_team_ids(user)))
-        request._leadops_admin_scope = scope
+        scope = request._leadops_admin_scope = permissions.scope_of(request.user)
     return scope
 
 
 def scope_queryset(request, queryset, team_path: str = "team"):
-    """The one place that narrows admin querysets (SPEC §10): ops managers and superusers see
-    every team, a team lead or manager their own team, anyone else nothing. `team_path` is the
-    lookup from the model to the team's id (`team`, `lead__team`, `rep__team`, `pk`)."""
-    scope = user_scope(request)
-    if scope.all_teams:
-        return queryset
-    return queryset.filter(**{f"{team_path}__in": sorted(scope.team_ids)})
+    """The one place that narrows admin querysets (SPEC §10), by `permissions.scope_of`.
+    `team_path` is the lookup from the model to the team's id (`team`, `lead__team`,
+    `rep__team`, `pk`)."""
+    return user_scope(request).filter(queryset, team_path)
 
 
 class ScopedAdminMixin:

@@ -50,6 +50,15 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return number
 
 
+def env_rate(name: str, default: str) -> str:
+    """A request rate like `600/min` (per s, min, h or day)."""
+    value = env_str(name, default) or default
+    count, _, period = value.partition("/")
+    if not count.isdigit() or int(count) < 1 or period not in ("s", "min", "h", "day"):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 600/min (s, min, h, day)")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = _raw(name)
     if value is None:

@@ -179,6 +179,36 @@ def create_lead(
 
     Without an owner the lead is routed (by the `lead_changed` listener) to an available rep of
     its team (SPEC §7); if nobody is available it stays unowned and the team's manager is told."""
+    lead, _ = get_or_create_lead(
+        name=name,
+        company=company,
+        market=market,
+        source=source,
+        team=team,
+        owner=owner,
+        email=email,
+        phone=phone,
+        external_id=external_id,
+        actor=actor,
+    )
+    return lead
+
+
+def get_or_create_lead(
+    *,
+    name,
+    company,
+    market,
+    source,
+    team,
+    owner=None,
+    email="",
+    phone="",
+    external_id=None,
+    actor=None,
+) -> tuple[Lead, bool]:
+    """`create_lead`, also saying whether the lead was created (True) or found by its
+    `external_id` (False), also when a concurrent create with the same `external_id` won."""
     who = resolve_actor(actor)
     name = _clean_text(name, "name", 200)
     if not name:
@@ -187,7 +217,7 @@ def create_lead(
     if external_id:
         existing = Lead.objects.filter(external_id=external_id).first()
         if existing is not None:
-            return existing
+            return existing, False
     if team.market_id != market.pk:
         raise InvalidLeadInput(
             f"team {team.slug} belongs to market {team.market.code}, not {market.code}",
@@ -211,7 +241,12 @@ def create_lead(
         created_at=now,
     )
     try:
-        lead.full_clean(validate_unique=False, validate_constraints=False)
+        # The related rows are given as instances: no query to check that they exist.
+        lead.full_clean(
+            exclude=["market", "source", "team", "owner"],
+            validate_unique=False,
+            validate_constraints=False,
+        )
     except ValidationError as exc:
         first_field, messages = next(iter(exc.message_dict.items()))
         raise InvalidLeadInput(f"{first_field}: {' '.join(messages)}", field=first_field) from None
@@ -222,13 +257,14 @@ def create_lead(
             lead.save()
             _announce(LeadChange(kind="created", lead=lead, at=now, actor=who, to_state=S.NEW))
     except IntegrityError:
-        # A concurrent create with the same external_id won the race: return its lead.
+        # A concurrent create with the same external_id won the race (on PostgreSQL our INSERT
+        # waited for its commit on the unique index): return its lead.
         if external_id:
             existing = Lead.objects.filter(external_id=external_id).first()
             if existing is not None:
-                return existing
+                return existing, False
         raise
-    return lead
+    return lead, True
 
 
 def record_activity(
@@ -259,6 +295,10 @@ def record_activity(
         raise InvalidLeadInput("a disqualification needs a reason", field="reason")
     with transaction.atomic():
         lock_lead(lead)
+        if occurred_at < lead.created_at:
+            raise InvalidLeadInput(
+                "occurred_at is before the lead was created", field="occurred_at"
+            )
         if kind == K.DISQUALIFY and lead.state not in DISQUALIFIABLE:
             raise IllegalTransition(
                 f"a lead in {lead.state} cannot be disqualified"

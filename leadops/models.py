@@ -78,6 +78,12 @@ class Lead(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            (
+                "feed_leads",
+                "Can create leads and record activities, transitions and holds through the API",
+            )
+        ]
         indexes = [
             # Capacity checks count a rep's open leads.
             models.Index(

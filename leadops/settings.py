@@ -12,6 +12,7 @@ from leadops.config import (
     env_email,
     env_int,
     env_list,
+    env_rate,
     env_str,
     env_url,
 )
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "simple_history",
     "django_q",
     "teams",
@@ -111,18 +113,81 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-# --- REST API -----------------------------------------------------------------------------------
+# --- REST API (escalations/api) -------------------------------------------------------------------
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1_048_576, minimum=1024)  # larger: 413
+API_PAGE_SIZE = env_int("API_PAGE_SIZE", 100, minimum=1)
+API_THROTTLE_RATES = {
+    "read": env_rate("API_THROTTLE_READ_RATE", "1200/min"),
+    "write": env_rate("API_THROTTLE_WRITE_RATE", "600/min"),
+}
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "escalations.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["escalations.api.throttling.TokenRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["escalations.api.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "escalations.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
-    "PAGE_SIZE": 100,
+    "DEFAULT_PAGINATION_CLASS": None,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "LeadOps escalation API", "VERSION": "1"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LeadOps escalation API",
+    "VERSION": "1",
+    "DESCRIPTION": (
+        "Feed leads in from a CRM, web form or dialer, and read the escalation log back.\n\n"
+        "**Authentication**: `Authorization: Token <key>` (tokens are issued in the admin, "
+        "under Auth Token → Tokens) or the admin's session.\n\n"
+        "**Errors** all have one shape: "
+        '`{"error": {"code": "invalid", "message": "...", "fields": {"name": ["..."]}}}`; '
+        "`fields` (on 400) names each bad field.\n\n"
+        "**Lists** are newest first with keyset cursors: follow `next` until it is null."
+    ),
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PATH_CONVERTER_OVERRIDES": {
+        "id": {"type": "integer", "minimum": 1, "maximum": 999_999_999_999_999_999}
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "escalations.api.schema.add_response_headers",
+    ],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "LeadStateEnum": "leadops.models.LeadState",
+        "ActivityKindEnum": "leadops.models.ActivityKind",
+        "AuditKindEnum": "audit.models.AuditKind",
+        "MessageKindEnum": "escalations.models.MessageKind",
+        "NotificationStatusEnum": "escalations.models.NotificationStatus",
+        "PersonaEnum": "escalations.models.Persona",
+        "ReassignmentCauseEnum": "escalations.models.ReassignmentCause",
+        "ClockEnum": "escalations.models.Clock",
+        "StageEnum": "escalations.models.Stage",
+        "SlaStatusEnum": "escalations.explain.STATUS_CHOICES",
+    },
+}
+
+# The API's throttle counts (and any other cache use) live here. With Redis (REDIS_URL) the
+# count is shared by every web process; without it, in this process's memory: the embedded
+# setup runs one web process on SQLite, where a database cache would add a write to the one
+# SQLite writer on every API request.
+if env_str("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix")),
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "leadops"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Task queue and scheduler (django-q2) ---------------------------------------------------------
 REDIS_URL = env_url("REDIS_URL", "", schemes=("redis", "rediss", "unix"))

@@ -14,7 +14,7 @@ from teams.models import Role
 from tests.factories import MarketFactory, RepFactory, SourceFactory, TeamFactory
 
 # The fake Slack/Teams servers and the seed lead of the notification tests.
-pytest_plugins = ["tests.notify_fixtures"]
+pytest_plugins = ["tests.notify_fixtures", "tests.api_fixtures"]
 
 BERLIN = ZoneInfo("Europe/Berlin")
 KOLKATA = ZoneInfo("Asia/Kolkata")

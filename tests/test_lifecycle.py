@@ -184,7 +184,8 @@ def test_unknown_activity_kind_is_refused(org):
 
 
 def test_activity_records_who_when_it_occurred_and_when_recorded(org):
-    lead = _lead_in("NEW", org)
+    with time_machine.travel(berlin(2026, 12, 2, 9, 0), tick=False):
+        lead = _lead_in("NEW", org)
     with time_machine.travel(berlin(2026, 12, 2, 10, 0), tick=False):
         activity = lifecycle.record_activity(
             lead, "call", actor=org.lena, occurred_at=berlin(2026, 12, 2, 9, 40), notes="Left VM"
@@ -207,6 +208,52 @@ def test_create_lead_is_idempotent_by_external_id(org):
     )
     assert first.pk == second.pk
     assert Lead.objects.filter(external_id="crm-1").count() == 1
+
+
+def test_get_or_create_lead_says_whether_it_created_or_found_the_lead(org):
+    kwargs = {
+        "name": "Aisha",
+        "company": "Emirates Group",
+        "market": org.de,
+        "source": org.paid_social,
+        "team": org.berlin_team,
+        "owner": org.lena,
+        "external_id": "crm-7",
+    }
+    first, created = lifecycle.get_or_create_lead(**kwargs)
+    again, created_again = lifecycle.get_or_create_lead(**{**kwargs, "external_id": " crm-7 "})
+
+    assert (created, created_again) == (True, False)
+    assert again.pk == first.pk
+
+
+def test_get_or_create_lead_without_external_id_always_creates(org):
+    kwargs = {
+        "name": "Aisha",
+        "company": "",
+        "market": org.de,
+        "source": org.paid_social,
+        "team": org.berlin_team,
+    }
+    results = [lifecycle.get_or_create_lead(**kwargs, external_id=e) for e in (None, "", "  ")]
+
+    assert [created for _, created in results] == [True, True, True]
+    assert Lead.objects.count() == 3
+
+
+def test_activity_before_the_lead_existed_is_refused_and_records_nothing(org):
+    with time_machine.travel(berlin(2026, 12, 2, 10, 0), tick=False):
+        lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+    with (
+        time_machine.travel(berlin(2026, 12, 2, 11, 0), tick=False),
+        pytest.raises(InvalidLeadInput, match="before the lead was created") as err,
+    ):
+        lifecycle.record_activity(
+            lead, "call", actor=org.lena, occurred_at=berlin(2026, 12, 2, 9, 59)
+        )
+    assert err.value.field == "occurred_at"
+    lead.refresh_from_db()
+    assert lead.state == "NEW" and not lead.activities.exists()
 
 
 def test_create_lead_refuses_a_team_of_another_market(org):

@@ -1,8 +1,8 @@
-"""`manage.py bench calendar|sweep|reassign|delivery|home [options]`: benchmarks that print numbers.
+"""`manage.py bench NAME [options]`: benchmarks that print numbers (`bench NAME --help`).
 
-`sweep`, `reassign` and `home` build their data in a throwaway database (test_<name>, or a SQLite
-file); `delivery` builds its rows in one transaction and rolls it back; `calendar` needs none.
-The app's own data is never touched."""
+Each builds its data in a throwaway database (test_<name>, or a SQLite file) or, for `delivery`,
+in one transaction that it rolls back; `calendar` needs none. The app's own data is never
+touched."""
 
 import importlib
 
@@ -14,6 +14,7 @@ BENCHES = {
     "reassign": "leadops.bench.reassign_bench",
     "delivery": "leadops.bench.delivery_bench",
     "home": "leadops.bench.home_bench",
+    "api": "leadops.bench.api_bench",
 }
 
 
