@@ -534,3 +534,18 @@ def test_json_file_with_valid_values_still_loads(tmp_path):
     path.write_text(json.dumps(MINIMAL))
     report = load_org(path)
     assert report.created["reps"] == 2
+
+
+def test_checks_and_references_are_reported_together_without_echoing_a_refused_entry(db):
+    def mutate(doc):
+        doc["markets"][0]["timezone"] = "Mars/Olympus"  # the IN market itself is wrong...
+        doc["sla_policies"][0]["window"] = "2 weeks"
+        doc["sla_policies"].append({"state": "CONTACTED", "market": "XX", "window": "1h"})
+
+    message = refused(changed(mutate))
+
+    assert "Mars/Olympus" in message
+    assert "'2 weeks' is not a window" in message
+    assert "no market 'XX' in the file or the database" in message
+    # ...and the team and policies that name IN are not reported again as "no market 'IN'".
+    assert "no market 'IN'" not in message

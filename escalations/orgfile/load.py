@@ -22,6 +22,7 @@ from escalations.models import Clock, SlaPolicy, SlaThresholds
 from escalations.org_changes import OrgChangeSet
 from escalations.orgfile.parse import read_document
 from escalations.orgfile.schema import (
+    NATURAL_KEY,
     Document,
     ErrorList,
     OrgFileError,
@@ -90,9 +91,13 @@ def _by_key(queryset, lookup: str, keys) -> dict:
 
 
 class _Loader:
-    def __init__(self, source: str, actor, errors: ErrorList):
+    def __init__(self, source: str, actor, errors: ErrorList, refused: dict[str, set]):
         self.actor = resolve_actor(actor)
         self.errors = errors
+        # Per section, the natural keys of entries that were refused (by the checks or when
+        # saving): a reference to one is not reported again as "no market 'IN'"; the entry's
+        # own errors say what is wrong.
+        self.refused = refused
         self.report = LoadReport()
         self.markets: dict[str, Market | None] = {}  # by code: the file's, then the database's
         self.sources: dict[str, Source | None] = {}
@@ -135,7 +140,7 @@ class _Loader:
         if code not in cache:
             cache[code] = model.objects.filter(**{field: code}).first()
         obj = cache[code]
-        if obj is None:
+        if obj is None and code not in self.refused.get(f"{fieldname}s", ()):
             self.error(where, fieldname, f"no {fieldname} {code!r} in the file or the database")
         return obj
 
@@ -149,6 +154,25 @@ def _assign(obj, values: dict) -> bool:
     return changed
 
 
+def _refused_keys(data, document: Document) -> dict[str, set]:
+    """Per referenced section, the natural keys written in the file whose entries the checks
+    refused."""
+    refused: dict[str, set] = {}
+    data = data if isinstance(data, dict) else {}  # None is an empty document
+    for section in ("markets", "sources", "teams"):
+        field = NATURAL_KEY[section]
+        kept = {entry.values[field] for entry in document.sections[section]}
+        entries = data.get(section)
+        refused[section] = {
+            entry.get(field)
+            for entry in (entries if isinstance(entries, list) else [])
+            if isinstance(entry, dict)
+            and isinstance(entry.get(field), str)
+            and entry.get(field) not in kept
+        }
+    return refused
+
+
 class _DryRun(Exception):
     """Raised to roll a dry run back once its report is complete."""
 
@@ -160,8 +184,11 @@ def load_document(
     nothing. Raises OrgFileError, having changed nothing, if anything is wrong."""
     errors = ErrorList()
     document = check_document(data, errors)
-    errors.raise_if_any(source)
-    loader = _Loader(source, actor, errors)
+    if not isinstance(data, dict):
+        errors.raise_if_any(source)
+    # Even when the checks found problems, the load runs (and is rolled back) so that the
+    # references to unknown markets, teams and sources are reported in the same answer.
+    loader = _Loader(source, actor, errors, refused=_refused_keys(data, document))
     try:
         with transaction.atomic():
             _load_markets(loader, document)
@@ -207,6 +234,8 @@ def _load_markets(loader: _Loader, document: Document) -> None:
         )
         if loader.save(market, "markets", entry.where, changed=changed, created=created):
             loader.markets[code] = market
+        else:
+            loader.refused["markets"].add(code)
 
 
 def _load_sources(loader: _Loader, document: Document) -> None:
@@ -220,6 +249,8 @@ def _load_sources(loader: _Loader, document: Document) -> None:
         changed = _assign(source, {"name": entry.values.get("name") or code})
         if loader.save(source, "sources", entry.where, changed=changed, created=created):
             loader.sources[code] = source
+        else:
+            loader.refused["sources"].add(code)
 
 
 def _load_teams(loader: _Loader, document: Document) -> None:
@@ -232,6 +263,7 @@ def _load_teams(loader: _Loader, document: Document) -> None:
             loader.markets, Market, "code", values["market"], entry.where, "market"
         )
         if market is None:
+            loader.refused["teams"].add(slug)
             continue
         team = existing.get(slug)
         created = team is None
@@ -247,6 +279,8 @@ def _load_teams(loader: _Loader, document: Document) -> None:
         )
         if loader.save(team, "teams", entry.where, changed=changed, created=created):
             loader.teams[slug] = team
+        else:
+            loader.refused["teams"].add(slug)
 
 
 def _load_reps(loader: _Loader, document: Document) -> None:
