@@ -167,6 +167,9 @@ class LeadActionsMixin:
 
     def lead_action_view(self, request, object_id, action: str):
         spec = ACTIONS_BY_NAME[action]
+        refusal = self.scope_refusal(request, object_id)
+        if refusal is not None:
+            return refusal
         lead = self.get_object(request, unquote(object_id))
         if lead is None:
             raise Http404("No such lead, or not one of your team's.")
