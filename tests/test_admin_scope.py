@@ -5,10 +5,12 @@ refusals say why; a team's webhook URL is shown to ops only, never to a team lea
 
 from __future__ import annotations
 
+from html import unescape
+
 import pytest
 import time_machine
 from django.contrib import admin
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.test.client import RequestFactory
 from django.urls import URLPattern, reverse
 
@@ -272,3 +274,73 @@ def test_ops_managers_see_the_webhook_url(client, org, world):
     assert INDIA_WEBHOOK in html.decode()
     html = client.get(reverse("admin:teams_team_history", args=[org.india_team.pk])).content
     assert INDIA_WEBHOOK in html.decode()  # the change that set it, in the history diff
+
+
+# --- issue 11: filters, refusals and "not progress" for team leads ----------------------------
+
+FILTERED_LISTS = (
+    "leadops_lead",
+    "leadops_activity",
+    "teams_team",
+    "teams_rep",
+    "teams_timeoff",
+    "teams_market",
+    "escalations_slatimer",
+    "escalations_slapolicy",
+    "escalations_reassignment",
+    "escalations_notification",
+    "audit_auditevent",
+)
+
+
+def test_team_lead_filters_list_only_their_markets_and_teams(client, org, world):
+    client.force_login(world["jonas"])
+    for name in FILTERED_LISTS:
+        html = client.get(reverse(f"admin:{name}_changelist")).content.decode()
+        assert "India inside sales" not in html, name
+        assert "IN · India" not in html and "India (IN)" not in html, name
+    html = client.get(reverse("admin:leadops_lead_changelist")).content.decode()
+    assert "DE · Germany" in html and "Berlin sales (DE)" in html
+    html = client.get(reverse("admin:escalations_slatimer_changelist")).content.decode()
+    assert "DE · Germany" in html
+    # An ops manager's filters list every market and team.
+    client.force_login(world["olga"])
+    html = client.get(reverse("admin:leadops_lead_changelist")).content.decode()
+    assert "IN · India" in html and "India inside sales (IN)" in html
+
+
+def test_logging_a_call_on_someone_elses_lead_says_it_is_recorded_but_not_progress(
+    client, org, world
+):
+    lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+    client.force_login(world["jonas"])
+    response = client.post(
+        reverse("admin:leadops_lead_activity", args=[lead.pk]),
+        {"kind": "call", "notes": "Tried the customer", "reason": "", "occurred_at": ""},
+        follow=True,
+    )
+    html = unescape(" ".join(response.content.decode().split()))
+    assert "it is recorded, but it is not progress" in html
+    assert "only Lena Hoffmann's own calls, emails and messages count" in html
+    assert "The SLA keeps running: warning in" in html
+    lead.refresh_from_db()
+    assert lead.state == "NEW"
+    assert lead.timers.filter(completed_at__isnull=True).exists()
+
+
+def test_a_refusal_for_lack_of_permission_says_why_in_the_page(client, org, world):
+    """Not a bare "403 Forbidden": the admin's page with the reason."""
+    reader = UserFactory(username="reader")
+    reader.groups.add(Group.objects.get(name="Integrations"))
+    reader.user_permissions.add(*_perms("view_lead"))
+    lead = world["kavya"]
+    client.force_login(reader)
+    response = client.get(reverse("admin:leadops_lead_hold", args=[lead.pk]))
+    assert response.status_code == 403
+    html = " ".join(response.content.decode().split())
+    assert "You may view this lead but not change it" in html
+    assert "Django administration" in html or "site-name" in html  # the admin's own page
+
+
+def _perms(*codenames):
+    return Permission.objects.filter(codename__in=codenames)
