@@ -120,6 +120,9 @@ class ScopedAdminMixin:
         the history of a deleted row is for those who see every team."""
         if user_scope(request).all_teams or (self.team_path is None and self.market_path is None):
             return None
+        if not self.has_view_or_change_permission(request):
+            # Nothing about the object (not even its team) for someone who may not see any.
+            raise PermissionDenied(f"You have no access to {self.model._meta.verbose_name_plural}.")
         pk = unquote(str(object_id))
         try:
             if self.get_queryset(request).filter(pk=pk).exists():

@@ -344,3 +344,12 @@ def test_a_refusal_for_lack_of_permission_says_why_in_the_page(client, org, worl
 
 def _perms(*codenames):
     return Permission.objects.filter(codename__in=codenames)
+
+
+def test_a_user_without_access_learns_nothing_about_the_object(client, org, world):
+    nobody = UserFactory(username="nobody")  # staff, no group, no rep
+    client.force_login(nobody)
+    response = client.get(reverse("admin:leadops_lead_change", args=[world["kavya"].pk]))
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "India inside sales" not in html and "Kavya Reddy" not in html
