@@ -353,3 +353,39 @@ def test_a_user_without_access_learns_nothing_about_the_object(client, org, worl
     assert response.status_code == 403
     html = response.content.decode()
     assert "India inside sales" not in html and "Kavya Reddy" not in html
+
+
+def test_forged_posts_cannot_touch_another_teams_rows(client, org, world):
+    """Time off is the one org model a team lead may add and delete: not for another team."""
+    india_pto = TimeOff.objects.get(rep=org.asha)
+    client.force_login(world["jonas"])
+    response = client.post(
+        reverse("admin:teams_timeoff_add"),
+        {
+            "rep": org.asha.pk,
+            "start_0": "2026-05-04",
+            "start_1": "09:00:00",
+            "end_0": "2026-05-05",
+            "end_1": "09:00:00",
+            "reason": "forged",
+        },
+    )
+    assert response.status_code == 200  # the form again: Asha is not a choice
+    assert not TimeOff.objects.filter(reason="forged").exists()
+    client.post(
+        reverse("admin:teams_timeoff_changelist"),
+        {"action": "delete_selected", "_selected_action": [india_pto.pk], "post": "yes"},
+    )
+    assert TimeOff.objects.filter(pk=india_pto.pk).exists()
+    response = client.post(
+        reverse("admin:leadops_lead_add"),
+        {
+            "name": "Forged",
+            "company": "X",
+            "market": org.india.pk,
+            "source": org.paid_social.pk,
+            "team": org.india_team.pk,
+        },
+    )
+    assert response.status_code == 403  # team leads add no leads in the admin at all
+    assert not world["kavya"].__class__.objects.filter(name="Forged").exists()
