@@ -23,6 +23,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='lead',
+            index=models.Index(fields=['name', '-id'], name='lead_name_sort'),
+        ),
+        migrations.AddIndex(
+            model_name='lead',
             index=models.Index(django.db.models.functions.text.Upper('email'), name='lead_email_upper'),
         ),
     ]
