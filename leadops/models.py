@@ -104,6 +104,8 @@ class Lead(models.Model):
             # backwards for the reverse order. Every change of it is a non-HOT update of the
             # lead: the cost shows in `bench sweep` (README, Performance).
             models.Index(fields=["next_stage_at", "-id"], name="lead_next_stage"),
+            # The same for one team (a team lead's list, the team filter), deep pages included.
+            models.Index(fields=["team", "next_stage_at", "-id"], name="lead_team_next_stage"),
             # The admin list sorted by name (either way, see `LeadChangeList`).
             models.Index(fields=["name", "-id"], name="lead_name_sort"),
             # Admin search by e-mail: `email__iexact` is UPPER(email::text) = UPPER(%s).

@@ -485,7 +485,7 @@ def _lead_pages(user, world: dict) -> list[tuple[str, dict]]:
         ("search name fragment", {"q": "ahrenho"}),
         ("search name fragment common", {"q": "hoffm"}),
         ("page 1", {"p": "1"}),
-        (f"page {last_page}", {"p": str(last_page)}),
+        ("page 500 (team lead: their last)", {"p": str(last_page)}),
     ]
     return pages
 

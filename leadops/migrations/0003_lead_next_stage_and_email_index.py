@@ -23,6 +23,10 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='lead',
+            index=models.Index(fields=['team', 'next_stage_at', '-id'], name='lead_team_next_stage'),
+        ),
+        migrations.AddIndex(
+            model_name='lead',
             index=models.Index(fields=['name', '-id'], name='lead_name_sort'),
         ),
         migrations.AddIndex(
