@@ -426,10 +426,10 @@ class LeadAdmin(
                 "history_change_reason",
                 "history_user__username",
                 "history_type",
+                "owner__name",  # joined: no second query for the names
             )
         )
-        rep_ids = {r["owner_id"] for r in records if r["owner_id"]}
-        names = {r.pk: r.name for r in Rep.objects.filter(pk__in=rep_ids)}
+        names = {r["owner_id"]: r["owner__name"] for r in records if r["owner__name"]}
         rows, previous = [], None
         for record in records:
             changes = []
