@@ -319,6 +319,8 @@ class LargeTableAdminMixin:
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+    # Filter counts ("Show counts") would count every option over the whole table.
+    show_facets = admin.ShowFacets.NEVER
 
 
 # --- actions that ask for a reason first ---------------------------------------------------------
