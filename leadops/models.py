@@ -106,6 +106,12 @@ class Lead(models.Model):
             models.Index(fields=["next_stage_at", "-id"], name="lead_next_stage"),
             # The same for one team (a team lead's list, the team filter), deep pages included.
             models.Index(fields=["team", "next_stage_at", "-id"], name="lead_team_next_stage"),
+            # The "on hold" filter in that order (a few leads among a million; small index).
+            models.Index(
+                fields=["next_stage_at", "-id"],
+                condition=Q(on_hold=True),
+                name="lead_on_hold_next_stage",
+            ),
             # The admin list sorted by name (either way, see `LeadChangeList`).
             models.Index(fields=["name", "-id"], name="lead_name_sort"),
             # Admin search by e-mail: `email__iexact` is UPPER(email::text) = UPPER(%s).

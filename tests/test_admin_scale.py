@@ -180,7 +180,7 @@ def test_deep_pages_read_by_ids_show_the_same_rows_as_plain_paging(
 )
 def test_lead_search_can_use_its_indexes_on_postgresql(org, policies, term, index):
     make_lead(team=org.berlin_team, source=org.paid_social, name="Spreeworks", company="Spreeworks")
-    sql, params = search_leads(Lead.objects.all(), term).query.sql_with_params()
+    sql, params = search_leads(Lead.objects.order_by(), term).query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("EXPLAIN " + sql, params)

@@ -33,6 +33,7 @@ from django.urls import reverse
 from audit.models import AuditEvent
 from escalations.models import Notification, Reassignment, SlaPolicy, SlaTimer
 from escalations.policies import current_thresholds
+from leadops.admin_kit import EstimatedCountPaginator
 from leadops.bench.api_bench import STATES, _org
 from leadops.bench.harness import QueryCounter, Stopwatch, throwaway_database
 from leadops.bulk import allocate_ids, insert_rows
@@ -483,8 +484,11 @@ def _sortable_columns(user) -> dict[str, int]:
 
 def _lead_pages(user, world: dict) -> list[tuple[str, dict]]:
     team = world["teams"][3]  # the team lead's team: filters that find rows for both users
-    # Page 500, or the last page the user has when there are fewer.
+    # Page 500, or the user's last page when there are fewer (a filtered list, a team lead's
+    # included, counts at most EstimatedCountPaginator.count_cap rows: 200 pages).
     visible = Lead.objects.count() if user.is_superuser else Lead.objects.filter(team=team).count()
+    if not user.is_superuser:
+        visible = min(visible, EstimatedCountPaginator.count_cap)
     last_page = max(1, min(500, visible // 50))
     sample = Lead.objects.filter(team=team).order_by("-id").values("email", "external_id")[7]
     pages = [
