@@ -19,12 +19,22 @@ class NotAllowed(Exception):
     """The user may not do this; the message says why."""
 
 
+def _group_names(user) -> frozenset[str]:
+    """The user's group names, read once per user object (a request's user lives for one
+    request): the admin asks several of the questions below on every page."""
+    names = getattr(user, "_leadops_group_names", None)
+    if names is None:
+        names = frozenset(user.groups.values_list("name", flat=True))
+        user._leadops_group_names = names
+    return names
+
+
 def is_ops_manager(user) -> bool:
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     if user.is_superuser:
         return True
-    return user.groups.filter(name=OPS_MANAGERS).exists()
+    return OPS_MANAGERS in _group_names(user)
 
 
 def led_team_ids(user) -> set[int]:
@@ -41,7 +51,7 @@ def sees_all_teams(user) -> bool:
         return False
     if user.is_superuser:
         return True
-    return user.groups.filter(name__in=(OPS_MANAGERS, INTEGRATIONS)).exists()
+    return bool(_group_names(user) & {OPS_MANAGERS, INTEGRATIONS})
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,17 @@ def next_fire_at(timer) -> datetime | None:
     return getattr(timer, STAGE_INSTANT[stage])
 
 
+def next_stage_at(timer) -> datetime | None:
+    """What `Lead.next_stage_at` holds for a lead whose open timer is `timer` (the database
+    trigger of migration `lead_next_stage_at_trigger` computes the same): the instant of the
+    next stage; past the last stage, the breach instant; None when paused, finished or absent.
+    Unlike `next_fire_at` it ignores the sweep's retries and resume times."""
+    if timer is None or timer.completed_at is not None or timer.paused_at is not None:
+        return None
+    stage = next_stage(timer.stage)
+    return getattr(timer, STAGE_INSTANT[stage]) if stage else timer.due_at
+
+
 def business_elapsed(timer, at: datetime, calendar) -> timedelta:
     """Business time the timer had used by `at` (pauses excluded)."""
     if timer.paused_at is not None or at <= timer.running_since:

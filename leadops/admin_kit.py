@@ -16,6 +16,7 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import QuerySet
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -441,8 +442,25 @@ class EstimatedCountPaginator(Paginator):
     estimate_from = 10_000
     count_cap = 10_000
 
+    # From this many rows skipped, a page is read as "the ids of the page (skipping on the
+    # ordering's index alone, an index-only scan), then those rows": page 500 of a million
+    # leads costs a few ms instead of reading 25,000 rows to throw them away.
+    deferred_from = 1000
+
     is_estimate = False
     is_capped = False
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        rows = self.object_list
+        if bottom < self.deferred_from or not isinstance(rows, QuerySet):
+            return self._get_page(rows[bottom:top], number, self)
+        ids = rows.prefetch_related(None).values("pk")[bottom:top]
+        return self._get_page(rows.filter(pk__in=ids), number, self)
 
     @cached_property
     def count(self) -> int:
@@ -472,6 +490,8 @@ class LargeTableAdminMixin:
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 50
+    # Filter counts ("Show counts") would count every option over the whole table.
+    show_facets = admin.ShowFacets.NEVER
 
 
 # --- actions that ask for a reason first ---------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
@@ -74,7 +75,13 @@ class Lead(models.Model):
     held_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    # The admin's "most urgent first" order, copied from the open SLA timer by a database trigger
+    # on the timer table (escalations migration `lead_next_stage_at_trigger`), so that every
+    # writer of timers, `.update()` and bulk paths included, keeps it in step: the instant of
+    # the timer's next stage; past its last stage, its breach instant (still most urgent);
+    # NULL when paused or without an open timer. Never written by Python code.
+    next_stage_at = models.DateTimeField(null=True, blank=True, editable=False)
+    history = HistoricalRecords(excluded_fields=["updated_at", "next_stage_at"])
 
     class Meta:
         ordering = ["-created_at"]
@@ -95,6 +102,24 @@ class Lead(models.Model):
             models.Index(fields=["market", "state"], name="lead_market_state"),
             # The sweep's look for holds due to end (only held leads are in it).
             models.Index(fields=["hold_until"], condition=Q(on_hold=True), name="lead_hold_due"),
+            # The admin list, most urgent first (NULLs last, newest first among them); read
+            # backwards for the reverse order. Every change of it is a non-HOT update of the
+            # lead: the cost shows in `bench sweep` (README, Performance).
+            models.Index(fields=["next_stage_at", "-id"], name="lead_next_stage"),
+            # The same for one team (a team lead's list, the team filter), deep pages included.
+            models.Index(fields=["team", "next_stage_at", "-id"], name="lead_team_next_stage"),
+            # The "on hold" filter in that order (a few leads among a million; small index).
+            models.Index(
+                fields=["next_stage_at", "-id"],
+                condition=Q(on_hold=True),
+                name="lead_on_hold_next_stage",
+            ),
+            # The admin list sorted by name (either way, see `LeadChangeList`).
+            models.Index(fields=["name", "-id"], name="lead_name_sort"),
+            # Admin search by e-mail: `email__iexact` is UPPER(email::text) = UPPER(%s).
+            # The trigram indexes for name and company fragments are PostgreSQL-only
+            # (migration `lead_search_trigram`).
+            models.Index(Upper("email"), name="lead_email_upper"),
         ]
 
     def __str__(self) -> str:

@@ -23,7 +23,8 @@ def throwaway_database(keep: bool = False):
     if connection.vendor == "sqlite":
         db.setdefault("TEST", {})["NAME"] = str(settings.BASE_DIR / "bench.sqlite3")
     old_name = db["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=keep)
+    # No serialize: it would read a kept database (millions of rows) into memory for nothing.
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=keep, serialize=False)
     try:
         yield connection.settings_dict["NAME"]
     finally:

@@ -15,6 +15,7 @@ BENCHES = {
     "delivery": "leadops.bench.delivery_bench",
     "home": "leadops.bench.home_bench",
     "api": "leadops.bench.api_bench",
+    "admin": "leadops.bench.admin_bench",
 }
 
 
