@@ -154,15 +154,11 @@ class ScopedAdminMixin:
         team = Team.objects.filter(pk=team_id).values_list("name", flat=True).first()
         return f"This {what} belongs to {team or 'no team'}; {yours}."
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        return self.scope_refusal(request, object_id) or super().change_view(
-            request, object_id, form_url, extra_context
-        )
-
-    def delete_view(self, request, object_id, extra_context=None):
-        return self.scope_refusal(request, object_id) or super().delete_view(
-            request, object_id, extra_context
-        )
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # The change and delete pages look the object up through the scoped `get_queryset`;
+        # only when that finds nothing is it worth asking why (no extra query on the way in).
+        refusal = self.scope_refusal(request, object_id)
+        return refusal or super()._get_obj_does_not_exist_redirect(request, opts, object_id)
 
     def history_view(self, request, object_id, extra_context=None):
         return self.scope_refusal(request, object_id) or super().history_view(
