@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import os
 import sys
 import time
@@ -25,6 +24,7 @@ from datetime import timedelta
 from escalations import timers
 from escalations.models import MessageKind, Notification, Persona, SlaPolicy, Stage
 from escalations.notify.delivery import deliver_due
+from leadops.bench.fake_slack_process import FakeSlackProcess
 from leadops.bench.harness import throwaway_database
 from leadops.models import Lead, LeadState, Source
 from teams.models import Market, Rep, Role, Team
@@ -147,38 +147,6 @@ def _populate(count: int, now):
     Notification.objects.bulk_create(rows, batch_size=500)
 
 
-def _serve_fake_slack(latency: float, pipe) -> None:
-    """The fake Slack in its own process, as the real one is: its parsing and JSON must not
-    compete with delivery for this process's GIL. Sends its port, then the number of messages
-    received once told to stop."""
-    from tests.fakes import FakeSlack
-
-    with FakeSlack(latency=latency) as fake:
-        pipe.send(fake.port)
-        pipe.recv()
-        pipe.send(len(fake.delivered))
-
-
-class _FakeSlackProcess:
-    def __init__(self, latency: float):
-        context = multiprocessing.get_context("spawn")
-        self._pipe, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve_fake_slack, args=(latency, child), daemon=True
-        )
-        self.delivered = 0
-
-    def __enter__(self):
-        self._process.start()
-        self.url = f"http://127.0.0.1:{self._pipe.recv()}/api/"
-        return self
-
-    def __exit__(self, *exc):
-        self._pipe.send("stop")
-        self.delivered = self._pipe.recv()
-        self._process.join(timeout=10)
-
-
 def main(argv=None) -> int:
     _setup_django()
 
@@ -194,7 +162,7 @@ def _run(args) -> int:
 
     logging.getLogger("escalations").setLevel(logging.WARNING)
     now = timezone.now()
-    fake = _FakeSlackProcess(latency=args.latency_ms / 1000)
+    fake = FakeSlackProcess(latency=args.latency_ms / 1000)
     with (
         fake,
         override_settings(
