@@ -110,7 +110,12 @@ def test_warning_is_posted_to_the_owners_dm_with_context_fields_and_buttons(
 
     row = _row(warning)
     assert (row.status, row.channel, row.destination) == ("sent", "slack", "ULENA")
-    assert row.provider_id == "1700000000.000001"
+    [posted] = slack_on.posted()
+    assert row.provider_id == posted["ts"]
+    assert posted["metadata"] == {
+        "event_type": "leadops_notification",
+        "event_payload": {"key": warning.dedupe_key},
+    }
     assert (row.attempts, row.last_error, row.lease_until) == (1, "", None)
     assert WARN_AT <= row.sent_at < WARN_AT + timedelta(seconds=5)  # the run's clock + send time
     event = AuditEvent.objects.get(kind="notification_sent", lead=seed_lead)
@@ -118,7 +123,7 @@ def test_warning_is_posted_to_the_owners_dm_with_context_fields_and_buttons(
     assert event.timer_id == timer.pk
     assert event.details["channel"] == "slack"
     assert event.details["destination"] == "ULENA"
-    assert event.details["provider_id"] == "1700000000.000001"
+    assert event.details["provider_id"] == posted["ts"]
     assert event.details["sent_at"] == row.sent_at.isoformat()
     assert event.details["kind"] == "warning"
 
@@ -656,9 +661,9 @@ def test_a_send_is_not_started_when_the_lease_is_running_out(
     monkeypatch.setattr(delivery, "monotonic", lambda: clock[0])
     real_send = delivery.transports.SlackTransport.send
 
-    def slow_send(self, message):  # each send takes one second on the fake clock
+    def slow_send(self, message, **kwargs):  # each send takes one second on the fake clock
         clock[0] += 1.0
-        return real_send(self, message)
+        return real_send(self, message, **kwargs)
 
     monkeypatch.setattr(delivery.transports.SlackTransport, "send", slow_send)
     rows = [_extra_row(seed_lead, f"test:lease:{n}", now=WARN_AT) for n in range(5)]
@@ -671,3 +676,140 @@ def test_a_send_is_not_started_when_the_lease_is_running_out(
         assert (late.status, late.attempts, late.next_attempt_at) == ("pending", 0, WARN_AT)
         assert "lease was running out" in late.last_error
     assert len(slack_on.posts) == 3
+
+
+# --- unknown outcomes: a timeout or a reset after sending (issue 14, item 3) ----------------------
+
+
+@pytest.fixture
+def short_timeout(monkeypatch):
+    """The client gives up after 0.25 s; a reply `delay`ed by 0.6 s arrives too late."""
+    monkeypatch.setattr(delivery.transports, "HTTP_TIMEOUT_SECONDS", 0.25)
+    return 0.6
+
+
+def _posted_keys(fake) -> list[str]:
+    return [m["metadata"]["event_payload"]["key"] for m in fake.posted()]
+
+
+def test_a_post_answered_after_the_client_timeout_is_found_and_not_posted_again(
+    slack_on, warning, short_timeout
+):
+    slack_on.then(Reply(200, delay=short_timeout))  # Slack posts it, the answer comes late
+
+    first = deliver_due(now=WARN_AT, chain=False)
+
+    assert (first.sent, first.retrying, first.failed) == (0, 1, 0)
+    row = _row(warning)
+    assert (row.status, row.unsure_since) == ("pending", WARN_AT)
+    assert "outcome unknown" in row.last_error
+    assert _posted_keys(slack_on) == [warning.dedupe_key]
+
+    second = deliver_due(now=after(WARN_AT, seconds=30), chain=False)
+
+    assert second.sent == 1
+    assert _posted_keys(slack_on) == [warning.dedupe_key], "posted once"
+    assert len(slack_on.posts) == 1, "found by looking, not posted again"
+    [look] = [r for r in slack_on.requests if r.method == "conversations.history"]
+    assert look.json["channel"] == "DULENA"
+    assert look.json["include_all_metadata"] in ("1", "true", "True")
+    row = _row(warning)
+    assert (row.status, row.unsure_since) == ("sent", None)
+    assert row.provider_id == slack_on.posted()[0]["ts"]
+    assert AuditEvent.objects.filter(kind="notification_sent").count() == 1
+
+
+def test_a_timeout_where_slack_posted_nothing_is_posted_once_after_looking(
+    slack_on, warning, short_timeout
+):
+    slack_on.then(Reply(500, delay=short_timeout))  # refused, and the answer comes late too
+
+    assert deliver_due(now=WARN_AT, chain=False).retrying == 1
+    assert slack_on.posted() == []
+    assert deliver_due(now=after(WARN_AT, seconds=30), chain=False).sent == 1
+
+    assert _posted_keys(slack_on) == [warning.dedupe_key]
+    methods = [r.method for r in slack_on.requests]
+    assert methods == [
+        "chat.postMessage",
+        "conversations.open",
+        "conversations.history",
+        "chat.postMessage",
+    ]
+
+
+def test_a_timeout_on_the_last_attempt_is_not_a_failure(slack_on, warning, short_timeout, settings):
+    settings.NOTIFY_MAX_ATTEMPTS = 1
+    slack_on.then(Reply(200, delay=short_timeout))
+
+    assert deliver_due(now=WARN_AT, chain=False).failed == 0
+    assert _row(warning).status == "pending"
+    assert not Notification.objects.filter(kind="delivery_failed").exists()
+
+    assert deliver_due(now=after(WARN_AT, seconds=30), chain=False).sent == 1
+    assert len(slack_on.posts) == 1
+    assert not AuditEvent.objects.filter(kind="notification_failed").exists()
+    assert not Notification.objects.filter(kind="delivery_failed").exists()
+
+
+def test_after_the_last_attempt_timed_out_a_missing_message_fails_without_posting_again(
+    slack_on, warning, short_timeout, settings
+):
+    settings.NOTIFY_MAX_ATTEMPTS = 1
+    slack_on.then(Reply(500, delay=short_timeout))
+
+    deliver_due(now=WARN_AT, chain=False)
+    assert deliver_due(now=after(WARN_AT, seconds=30), chain=False).failed == 1
+
+    assert len(slack_on.posts) == 1, "the look after the last attempt does not post"
+    assert "does not have the message" in _row(warning).last_error
+    assert Notification.objects.filter(kind="delivery_failed").count() == 1
+
+
+def test_a_worker_lost_after_slack_posted_is_not_posted_again_after_the_lease(
+    slack_on, warning, settings, monkeypatch
+):
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker killed between Slack's answer and the record")
+
+    monkeypatch.setattr(delivery, "_record_one", crash)
+    deliver_due(now=WARN_AT, chain=False)
+    monkeypatch.undo()
+    assert _row(warning).status == "sending"
+    assert len(slack_on.posts) == 1
+
+    lease = timedelta(seconds=settings.NOTIFY_LEASE_SECONDS)
+    assert deliver_due(now=WARN_AT + lease + timedelta(seconds=1), chain=False).sent == 1
+
+    assert len(slack_on.posts) == 1
+    assert _posted_keys(slack_on) == [warning.dedupe_key]
+    row = _row(warning)
+    assert (row.status, row.provider_id) == ("sent", slack_on.posted()[0]["ts"])
+
+
+def test_a_flaky_slack_gets_every_message_exactly_once_and_none_is_failed(
+    slack_on, seed_lead, short_timeout, settings
+):
+    """30 % 500s, 10 % 429 with Retry-After, 10 % posted but answered after the timeout."""
+    from tests.fakes import Faults
+
+    settings.NOTIFY_MAX_ATTEMPTS = 30  # a run of 500s long enough to fail is not the point here
+    settings.NOTIFY_CONCURRENCY = 8
+    slack_on.faults = Faults(error=0.3, rate_limited=0.1, slow=0.1, slow_by=short_timeout)
+    rows = [_extra_row(seed_lead, f"test:flaky:{n}", now=WARN_AT) for n in range(80)]
+
+    now, rounds = WARN_AT, 0
+    while Notification.objects.filter(status__in=["pending", "sending"]).exists():
+        deliver_due(now=now, limit=100, chain=False)
+        now += timedelta(seconds=settings.NOTIFY_BACKOFF_CAP_SECONDS)
+        rounds += 1
+        assert rounds < 60
+
+    keys = _posted_keys(slack_on)
+    assert sorted(keys) == sorted(r.dedupe_key for r in rows), "every message exactly once"
+    assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
+    assert not Notification.objects.filter(kind="delivery_failed").exists()
+    assert len(slack_on.posts) > len(rows), "the faults happened"
+    ts_by_key = {m["metadata"]["event_payload"]["key"]: m["ts"] for m in slack_on.posted()}
+    for row in Notification.objects.all():
+        assert row.provider_id == ts_by_key[row.dedupe_key]

@@ -19,9 +19,14 @@ One `deliver_due()` call drains one bounded batch:
    event. A failed message tells the team's manager (a `delivery_failed` row); a failed
    `delivery_failed` row tells nobody more.
 
-A crash after the claim leaves the row `sending` until its lease ends; it is then sent again,
-so a message is sent twice only if the process dies between the provider's answer and the
-record, a small window."""
+A timeout or a reset connection after the request went out is an unknown outcome, not a
+failure: the row is retried with `unsure_since` set, and the next send first looks for its own
+message (Slack: the row's key in the message `metadata`, found with `conversations.history`)
+and posts only if it is not there. An unknown outcome never marks a row failed; after the last
+attempt one more round only looks, and fails the row only if the message is not there. A crash
+after the claim leaves the row `sending` until its lease ends; it is then claimed as unsure too.
+So Slack gets each message once; Teams webhooks and email, which cannot be asked, get it at
+least once (sent again after a timeout or a crash in that window)."""
 
 from __future__ import annotations
 
@@ -33,7 +38,8 @@ from time import monotonic
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import DateTimeField, ExpressionWrapper, F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audit import log
@@ -136,7 +142,16 @@ def claim(now: datetime, limit: int) -> dict[int, int]:
 
 def claim_row(pk: int, status: str, attempts: int, *, now: datetime, lease_until: datetime) -> bool:
     """Compare-and-set: only the worker that still sees (status, attempts), due, gets the row.
-    (Due is checked again: a row put back with a Retry-After keeps its attempts.)"""
+    (Due is checked again: a row put back with a Retry-After keeps its attempts.) A row still
+    `sending` after its lease belongs to a worker that died, perhaps after the provider took
+    the message: its send becomes unsure since that lease began."""
+    unsure = {}
+    if status == NotificationStatus.SENDING:
+        lease = timedelta(seconds=settings.NOTIFY_LEASE_SECONDS)
+        unsure["unsure_since"] = Coalesce(
+            F("unsure_since"),
+            ExpressionWrapper(F("lease_until") - lease, output_field=DateTimeField()),
+        )
     return bool(
         Notification.objects.filter(
             pk=pk, status=status, attempts=attempts, next_attempt_at__lte=now
@@ -145,6 +160,7 @@ def claim_row(pk: int, status: str, attempts: int, *, now: datetime, lease_until
             attempts=attempts + 1,
             lease_until=lease_until,
             next_attempt_at=lease_until,
+            **unsure,
         )
     )
 
@@ -251,7 +267,13 @@ class LeaseRunningOut(transports.TemporaryError):
 
 def _too_late(elapsed: float) -> bool:
     lease = settings.NOTIFY_LEASE_SECONDS
-    return elapsed > lease - min(2 * transports.HTTP_TIMEOUT_SECONDS, lease / 2)
+    # A send may look for an earlier unsure one first: a few requests, each up to the timeout.
+    return elapsed > lease - min(4 * transports.http_timeout(), lease / 2)
+
+
+def _look_only(job: Job) -> bool:
+    """Every attempt is used and the last one's outcome is unknown: look, do not post again."""
+    return job.row.unsure_since is not None and job.attempts > settings.NOTIFY_MAX_ATTEMPTS
 
 
 def _send_one(job: Job, started: float) -> SendOutcome:
@@ -260,7 +282,12 @@ def _send_one(job: Job, started: float) -> SendOutcome:
     if _too_late(monotonic() - started):
         return SendOutcome(job, error=LeaseRunningOut(), elapsed=monotonic() - started)
     try:
-        sent = job.transport.send(job.message)
+        sent = job.transport.send(
+            job.message,
+            key=job.row.dedupe_key,
+            unsure_since=job.row.unsure_since,
+            post=not _look_only(job),
+        )
     except Exception as exc:
         return SendOutcome(job, error=exc, elapsed=monotonic() - started)
     return SendOutcome(job, result=sent, elapsed=monotonic() - started)
@@ -317,6 +344,7 @@ def _record_one(outcome: SendOutcome, now, result, managers) -> None:
             sent_at=at,
             lease_until=None,
             last_error="",
+            unsure_since=None,
         ):
             result.lost_lease += 1
             return
@@ -330,11 +358,18 @@ def _record_one(outcome: SendOutcome, now, result, managers) -> None:
     text = f"{type(error).__name__}: {error}"[:2000]
     permanent = isinstance(error, transports.PermanentError)
     rate_limited = getattr(error, "rate_limited", False)
-    if not permanent and (rate_limited or job.attempts < settings.NOTIFY_MAX_ATTEMPTS):
+    # An unknown outcome is not a failure: the provider may have the message. It is retried
+    # (looking first) and never failed; a look after the last attempt does not count.
+    unknown = isinstance(error, transports.UnknownOutcome)
+    if not permanent and (unknown or rate_limited or job.attempts < settings.NOTIFY_MAX_ATTEMPTS):
         retry_after = getattr(error, "retry_after", None)
         delay = timedelta(seconds=retry_after) if retry_after is not None else backoff(job.attempts)
         # A rate limit says nothing about the message: it does not use up an attempt.
-        attempts = job.attempts - 1 if rate_limited else job.attempts
+        uncounted = rate_limited or (unknown and _look_only(job))
+        attempts = job.attempts - 1 if uncounted else job.attempts
+        unsure = {}
+        if unknown and job.row.unsure_since is None:
+            unsure["unsure_since"] = now
         if _still_mine(job).update(
             status=NotificationStatus.PENDING,
             next_attempt_at=now + delay,
@@ -343,6 +378,7 @@ def _record_one(outcome: SendOutcome, now, result, managers) -> None:
             attempts=attempts,
             channel=channel,
             destination=destination[:500],
+            **unsure,
         ):
             result.retrying += 1
         else:
