@@ -23,6 +23,7 @@ def main(argv: list[str]) -> int:
 
     now = datetime.fromisoformat(argv[0])
     batch_size = int(argv[1]) if len(argv) > 1 else None
+    print("ready", flush=True)  # set up: a test may now kill this process mid-sweep
     result = run_sweep(now=now, batch_size=batch_size)
     print(json.dumps(result.as_dict()), flush=True)
     return 0
