@@ -374,16 +374,102 @@ def test_a_full_batch_in_the_task_queues_the_rest(channels_off, seed_lead, monke
     assert woken == [1], "a partial batch means nothing is left"
 
 
-def test_sends_run_concurrently(slack_on, seed_lead, settings):
+def _to_rep(lead, rep, n, now=WARN_AT) -> Notification:
+    return _extra_row(
+        lead,
+        f"test:to:{rep.pk}:{n}",
+        now=now,
+        recipient=rep,
+        kind=MessageKind.REASSIGNED_TO,
+        persona=Persona.NEW_OWNER,
+        context={"cause": "manual", "from_rep_id": rep.pk, "to_rep_id": rep.pk},
+    )
+
+
+@pytest.fixture
+def paced(settings):
+    """Pacing on (the test settings turn it off), from a fresh limiter."""
+    settings.NOTIFY_RATE_PER_SECOND = 1.0
+    settings.NOTIFY_RATE_BURST = 2
+    delivery.limiter().reset()
+    yield delivery.limiter()
+    delivery.limiter().reset()
+
+
+def test_sends_to_different_destinations_run_concurrently(slack_on, seed_lead, settings, org):
     settings.NOTIFY_CONCURRENCY = 4
     slack_on.latency = 0.5
-    for n in range(4):
-        _extra_row(seed_lead, f"test:concurrent:{n}", now=WARN_AT)
+    for rep in (org.lena, org.felix, org.jonas, org.katrin):
+        _to_rep(seed_lead, rep, 0)
 
     started = time.monotonic()
     assert deliver_due(now=WARN_AT, chain=False).sent == 4
     assert time.monotonic() - started < 1.5  # one after the other would take 2 s
     assert len(slack_on.delivered) == 4
+
+
+def test_messages_to_one_destination_go_out_one_at_a_time_in_order(slack_on, seed_lead, settings):
+    settings.NOTIFY_CONCURRENCY = 8
+    slack_on.latency = 0.05
+    rows = [_extra_row(seed_lead, f"test:order:{n}", now=WARN_AT) for n in range(6)]
+
+    assert deliver_due(now=WARN_AT, chain=False).sent == 6
+
+    keys = [m["metadata"]["event_payload"]["key"] for m in slack_on.conversations["C0DE"]]
+    assert keys == [r.dedupe_key for r in rows]
+
+
+def test_a_destination_is_sent_at_its_pace_and_the_rest_waits_in_the_outbox(
+    slack_on, seed_lead, org, paced, monkeypatch
+):
+    monkeypatch.setattr(delivery, "MAX_PACING_WAIT", 0.0)  # never wait in the worker
+    to_lena = [_to_rep(seed_lead, org.lena, n) for n in range(4)]
+    to_felix = _to_rep(seed_lead, org.felix, 0)
+
+    result = deliver_due(now=WARN_AT, chain=False)
+
+    assert (result.sent, result.retrying) == (3, 2)  # a burst of 2 to Lena, 1 to Felix
+    assert [p["channel"] for p in slack_on.delivered].count("ULENA") == 2
+    for row in to_lena[2:]:
+        row.refresh_from_db()
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert WARN_AT < row.next_attempt_at <= WARN_AT + timedelta(seconds=2)
+        assert "paced" in row.last_error
+    assert _row(to_felix).status == "sent"
+
+
+def test_a_429_holds_back_the_destinations_next_messages_until_retry_after(
+    slack_on, seed_lead, org, paced
+):
+    rows = [_to_rep(seed_lead, org.lena, n) for n in range(3)]
+    slack_on.then(Reply(429, headers={"Retry-After": "30"}))
+
+    result = deliver_due(now=WARN_AT, chain=False)
+
+    assert (result.sent, result.retrying) == (0, 3)
+    assert len(slack_on.posts) == 1, "the two behind it were not tried"
+    for row in rows:
+        row.refresh_from_db()
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert row.next_attempt_at >= WARN_AT + timedelta(seconds=29)
+
+
+def test_the_pace_is_a_token_bucket_per_destination():
+    from escalations.notify.ratelimit import DestinationLimiter
+
+    clock = [0.0]
+    pace = DestinationLimiter(rate=1.0, burst=2, clock=lambda: clock[0])
+    assert pace.take("C1", max_wait=0) == (True, 0.0)
+    assert pace.take("C1", max_wait=0) == (True, 0.0)
+    assert pace.take("C1", max_wait=0) == (False, 1.0)
+    assert pace.take("C2", max_wait=0) == (True, 0.0), "another destination has its own bucket"
+    assert pace.take("C1", max_wait=1.0) == (True, 1.0)  # reserved: wait a second
+    clock[0] = 10.0
+    assert pace.take("C1", max_wait=0) == (True, 0.0)
+    pace.block("C1", 5.0)
+    assert pace.take("C1", max_wait=0) == (False, 5.0)
+    clock[0] = 15.0
+    assert pace.take("C1", max_wait=0) == (True, 0.0)
 
 
 # --- what is never sent, or not yet ---------------------------------------------------------------
@@ -772,8 +858,9 @@ def test_a_worker_lost_after_slack_posted_is_not_posted_again_after_the_lease(
     def crash(*args, **kwargs):
         raise RuntimeError("worker killed between Slack's answer and the record")
 
-    monkeypatch.setattr(delivery, "_record_one", crash)
-    deliver_due(now=WARN_AT, chain=False)
+    monkeypatch.setattr(delivery, "_record_group", crash)
+    with pytest.raises(RuntimeError):
+        deliver_due(now=WARN_AT, chain=False)
     monkeypatch.undo()
     assert _row(warning).status == "sending"
     assert len(slack_on.posts) == 1
