@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -357,46 +358,75 @@ def _lane(job: Job):
     return (transport.channel, transport.destination)
 
 
-def _send_lane(key, jobs: list[Job], started: float, out: queue.SimpleQueue) -> None:
-    pace = limiter()
-    for n, job in enumerate(jobs):
-        if key is not None and job.error is None:
-            ok, wait = pace.take(key, max_wait=MAX_PACING_WAIT)
-            if not ok:
-                for rest in jobs[n:]:
-                    out.put(SendOutcome(rest, error=Paced(wait), elapsed=monotonic() - started))
+class _Lanes:
+    """One queue of jobs per destination, drained by at most one worker at a time: a job is
+    sent as soon as it is ready (rendering overlaps sending), and one destination's jobs go
+    in the order they were prepared."""
+
+    def __init__(self, pool, started: float, out: queue.SimpleQueue):
+        self.pool, self.started, self.out = pool, started, out
+        self._waiting: dict[object, deque[Job]] = {}
+        self._lock = threading.Lock()
+        self.futures = []
+
+    def add(self, job: Job) -> None:
+        key = _lane(job)
+        if key is None:  # no order to keep, no pace: on its own
+            self.futures.append(self.pool.submit(self._drain, None, deque([job])))
+            return
+        with self._lock:
+            if key in self._waiting:  # its worker is running and will take it
+                self._waiting[key].append(job)
                 return
-            if wait:
-                sleep(wait)
-        outcome = _send_one(job, started)
-        out.put(outcome)
-        retry_after = getattr(outcome.error, "retry_after", None)
-        if key is not None and getattr(outcome.error, "rate_limited", False) and retry_after:
-            pace.block(key, retry_after)
+            self._waiting[key] = jobs = deque([job])
+        self.futures.append(self.pool.submit(self._drain, key, jobs))
+
+    def _next(self, key, jobs: deque) -> Job | None:
+        with self._lock:
+            if jobs:
+                return jobs.popleft()
+            if key is not None:
+                del self._waiting[key]
+            return None
+
+    def _drain(self, key, jobs: deque) -> None:
+        pace = limiter()
+        while (job := self._next(key, jobs)) is not None:
+            if key is not None and job.error is None:
+                ok, wait = pace.take(key, max_wait=MAX_PACING_WAIT)
+                if not ok:  # this one and the ones behind it wait in the outbox
+                    self.out.put(self._paced(job, wait))
+                    while (rest := self._next(key, jobs)) is not None:
+                        self.out.put(self._paced(rest, wait))
+                    return
+                if wait:
+                    sleep(wait)
+            outcome = _send_one(job, self.started)
+            self.out.put(outcome)
+            retry_after = getattr(outcome.error, "retry_after", None)
+            if key is not None and getattr(outcome.error, "rate_limited", False) and retry_after:
+                pace.block(key, retry_after)
+
+    def _paced(self, job: Job, wait: float) -> SendOutcome:
+        return SendOutcome(job, error=Paced(wait), elapsed=monotonic() - self.started)
 
 
 def _deliver(claimed: dict[int, int], now: datetime, started: float, result: DeliveryResult):
     """Send by destination in a pool (in order and at its pace within each destination, many
-    destinations at once); record the outcomes in groups as they come back, each group in its
-    own short transaction (never one held open across network calls: on SQLite it would hold
-    the write lock, and a crash would lose the records of messages already sent)."""
-    lanes: dict[object, list[Job]] = {}
-    alone: list[Job] = []
-    for job in _prepare(claimed, now, result):
-        key = _lane(job)
-        if key is None:
-            alone.append(job)
-        else:
-            lanes.setdefault(key, []).append(job)
-    work = [(key, jobs) for key, jobs in lanes.items()] + [(None, [job]) for job in alone]
-    if not work:
-        return
-    expected = sum(len(jobs) for _, jobs in work)
-    workers = min(settings.NOTIFY_CONCURRENCY, len(work))
+    destinations at once) as each job is ready; record the outcomes in groups as they come
+    back, each group in its own short transaction (never one held open across network calls:
+    on SQLite it would hold the write lock, and a crash would lose the records of messages
+    already sent)."""
+    workers = min(settings.NOTIFY_CONCURRENCY, len(claimed))
     managers: dict[int, Rep | None] = {}
     out: queue.SimpleQueue = queue.SimpleQueue()
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="notify") as pool:
-        futures = [pool.submit(_send_lane, key, jobs, started, out) for key, jobs in work]
+        lanes = _Lanes(pool, started, out)
+        expected = 0
+        for job in _prepare(claimed, now, result):
+            lanes.add(job)
+            expected += 1
+        futures = lanes.futures
         group: list[SendOutcome] = []
         received = 0
         flush_at = None
