@@ -19,6 +19,7 @@ import json
 import logging
 import smtplib
 import socket
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -147,6 +148,9 @@ def _retry_after(value) -> float | None:
     return max(seconds, 0.0)
 
 
+_clients = threading.local()
+
+
 # --- transports -----------------------------------------------------------------------------------
 
 
@@ -161,14 +165,18 @@ class SlackTransport:
         self.destination = target
 
     def _client(self):
+        """One client per sending thread and configuration (building one per message cost as
+        much CPU as the rest of the send)."""
         from slack_sdk import WebClient
 
-        return WebClient(
-            token=settings.SLACK_BOT_TOKEN,
-            base_url=settings.SLACK_API_URL,
-            timeout=http_timeout(),
-            retry_handlers=[],
-        )
+        config = (settings.SLACK_BOT_TOKEN, settings.SLACK_API_URL, http_timeout())
+        cached = getattr(_clients, "slack", None)
+        if cached is None or cached[0] != config:
+            client = WebClient(
+                token=config[0], base_url=config[1], timeout=config[2], retry_handlers=[]
+            )
+            _clients.slack = cached = (config, client)
+        return cached[1]
 
     def send(
         self, message, *, key: str = "", unsure_since: datetime | None = None, post: bool = True
