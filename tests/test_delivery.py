@@ -18,11 +18,12 @@ from escalations import links
 from escalations.models import MessageKind, Notification, Persona, SlaTimer
 from escalations.notify import delivery, outbox
 from escalations.notify.delivery import backoff, claim, claim_row, deliver_due, enqueue_delivery
+from escalations.notify.ratelimit import DestinationLimiter
 from escalations.sweep import run_sweep
 from leadops import lifecycle
 from tests.conftest import berlin
 from tests.factories import make_lead
-from tests.fakes import Reply
+from tests.fakes import Faults, Reply
 from tests.notify_fixtures import DUE_AT, WARN_AT, after, sweep_at
 
 SEED_SENTENCE = (
@@ -455,8 +456,6 @@ def test_a_429_holds_back_the_destinations_next_messages_until_retry_after(
 
 
 def test_the_pace_is_a_token_bucket_per_destination():
-    from escalations.notify.ratelimit import DestinationLimiter
-
     clock = [0.0]
     pace = DestinationLimiter(rate=1.0, burst=2, clock=lambda: clock[0])
     assert pace.take("C1", max_wait=0) == (True, 0.0)
@@ -878,8 +877,6 @@ def test_a_flaky_slack_gets_every_message_exactly_once_and_none_is_failed(
     slack_on, seed_lead, short_timeout, settings
 ):
     """30 % 500s, 10 % 429 with Retry-After, 10 % posted but answered after the timeout."""
-    from tests.fakes import Faults
-
     settings.NOTIFY_MAX_ATTEMPTS = 30  # a run of 500s long enough to fail is not the point here
     settings.NOTIFY_CONCURRENCY = 8
     slack_on.faults = Faults(error=0.3, rate_limited=0.1, slow=0.1, slow_by=short_timeout)
