@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -26,6 +28,7 @@ class Reply:
     body: object = None  # dict -> JSON; str -> as is; None -> the default answer
     headers: dict = field(default_factory=dict)
     delay: float = 0.0  # seconds to wait after acting on the request, before answering
+    drop: bool = False  # act on the request, then close the connection without answering
 
 
 @dataclass
@@ -110,9 +113,16 @@ class _FakeServer:
                     if reply is None and fake.faults is not None:
                         reply = fake.faults.reply(request.method)
                 delay = reply.delay if reply is not None else 0.0
+                drop = reply is not None and reply.drop
                 reply = fake.answer(request, reply)
                 if delay:
                     time.sleep(delay)  # acted on, answered late: the client may be gone
+                if drop:  # acted on, then the connection is reset: no answer at all
+                    self.close_connection = True
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    return
                 try:
                     self._write(reply)
                 except OSError:

@@ -823,6 +823,18 @@ def test_a_timeout_where_slack_posted_nothing_is_posted_once_after_looking(
     ]
 
 
+def test_a_connection_reset_after_slack_posted_is_found_and_not_posted_again(slack_on, warning):
+    slack_on.then(Reply(200, drop=True))  # posted, then the connection is reset unanswered
+
+    first = deliver_due(now=WARN_AT, chain=False)
+
+    assert (first.retrying, first.failed) == (1, 0)
+    assert "outcome unknown" in _row(warning).last_error
+    assert deliver_due(now=after(WARN_AT, seconds=30), chain=False).sent == 1
+    assert len(slack_on.posts) == 1
+    assert _posted_keys(slack_on) == [warning.dedupe_key]
+
+
 def test_a_timeout_on_the_last_attempt_is_not_a_failure(slack_on, warning, short_timeout, settings):
     settings.NOTIFY_MAX_ATTEMPTS = 1
     slack_on.then(Reply(200, delay=short_timeout))
