@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Q
+
 from leadops.actors import rep_of_user
-from teams.models import Role
+from teams.models import Role, Team
 
 OPS_MANAGERS = "Ops managers"
 TEAM_LEADS = "Team leads"
@@ -55,6 +57,17 @@ class Scope:
         if self.all_teams:
             return queryset
         return queryset.filter(**{f"{team_path}__in": sorted(self.team_ids)})
+
+    def filter_markets(self, queryset, market_path: str = "market", *, shared: bool = False):
+        """`queryset` narrowed to rows of the markets of the scope's teams (markets, policies);
+        `shared` keeps rows of no market too (a default policy applies to every market)."""
+        if self.all_teams:
+            return queryset
+        markets = Team.objects.filter(pk__in=sorted(self.team_ids)).values("market_id")
+        condition = Q(**{f"{market_path}__in": markets})
+        if shared:
+            condition |= Q(**{f"{market_path}__isnull": True})
+        return queryset.filter(condition)
 
     def includes(self, team_id: int) -> bool:
         return self.all_teams or team_id in self.team_ids

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from audit import log
@@ -158,6 +159,7 @@ def _apply_moves(
             }
         fresh[m.lead.pk] = timers.plan_timer(m.lead, policy, thresholds, now=now, **episode)
     insert_instances(SlaTimer, list(fresh.values()))
+    log.record_many(timers.hold_carried_events(fresh.values(), actor=who, now=now))
     # The audit trail and the messages.
     kind = (
         AuditKind.SLA_BREACH_AUTO_REASSIGN
@@ -406,6 +408,7 @@ def _no_candidate(nobody, now, correlation_id, managers) -> None:
                 occurred_at=now,
                 stage_due_at=t.reassign_at,
                 correlation_id=correlation_id,
+                elapsed=_elapsed(t, now),
                 details={"cause": ReassignmentCause.SLA, "candidates": s.considered},
             )
             for t, s in first
@@ -430,6 +433,37 @@ def _no_candidate(nobody, now, correlation_id, managers) -> None:
     SlaTimer.objects.filter(pk__in=[t.pk for t, _ in nobody]).update(
         next_fire_at=now + NO_CANDIDATE_RETRY
     )
+
+
+def _elapsed(timer: SlaTimer | None, now: datetime) -> timedelta | None:
+    """Business time the lead's timer had used by `now` (for the audit)."""
+    if timer is None:
+        return None
+    return timers.planning.business_elapsed(
+        timer, now, timers.planning.calendar_for(timer.lead, timer.clock)
+    )
+
+
+def resume_due_holds(*, now: datetime, limit: int = 500) -> int:
+    """The sweep's job for held leads without an open timer (no policy matched) whose resume
+    time has come; a held lead with a timer is resumed through it (`resume_paused`). Served
+    by the partial index `lead_hold_due`."""
+    running = SlaTimer.objects.filter(lead=OuterRef("pk"), completed_at__isnull=True)
+    due = (
+        Lead.objects.filter(on_hold=True, hold_until__lte=now)
+        .exclude(Exists(running))
+        .order_by("hold_until")
+        .values_list("pk", flat=True)[:limit]
+    )
+    resumed = 0
+    for lead_id in list(due):
+        with transaction.atomic():
+            lead = _lock_lead(Lead(pk=lead_id), skip_locked=True)
+            if lead is None or not lead.on_hold or not lead.hold_until or lead.hold_until > now:
+                continue  # a user is changing it, or it moved on since
+            lifecycle.resume(lead, actor=None, reason="resume time reached")
+            resumed += 1
+    return resumed
 
 
 def resume_paused(timer: SlaTimer, *, now: datetime) -> int:
@@ -457,6 +491,7 @@ def route_new_lead(lead: Lead, *, now: datetime, actor=None) -> Rep | None:
             lead=lead,
             actor=who,
             occurred_at=now,
+            elapsed=timedelta(0),  # routed as it is created: its SLA starts now
             details={"cause": "routing", "candidates": search.considered},
         )
         outbox.add(
@@ -633,6 +668,7 @@ def deactivate_rep(rep: Rep, *, actor, now: datetime | None = None) -> HandOver:
                 owner=rep,
                 actor=who,
                 occurred_at=now,
+                elapsed=_elapsed(timer, now),
                 details={"cause": ReassignmentCause.REP_INACTIVE, "candidates": search.considered},
             )
             outbox.add(

@@ -79,6 +79,7 @@ def run_sweep(
     max_batches = max_batches or settings.SWEEP_MAX_BATCHES
     result = SweepResult()
     correlation_id = f"sweep-{uuid.uuid4().hex[:12]}"
+    result.resumed += reassign.resume_due_holds(now=now)  # held leads without a timer
     for _ in range(max_batches):
         with transaction.atomic():
             batch = _claim(now, batch_size)

@@ -83,8 +83,35 @@ def plan_timer(
         auto_reassign_count=auto_reassign_count,
         created_at=now,
     )
+    if lead.on_hold:
+        # SPEC §6: a held lead keeps its pause through every timer change (reassignment,
+        # revert, policy deactivation, hand-over): the new window starts paused and resumes
+        # with the hold (its resume time, `resume`, or progress). Every new timer is planned
+        # here, so no path can restart a held lead's clock.
+        timer.paused_at = now
+        timer.resume_at = lead.hold_until
     timer.next_fire_at = planning.next_fire_at(timer)
     return timer
+
+
+def hold_carried_events(new_timers, *, actor: Actor, now: datetime) -> list[dict]:
+    """`sla_paused` for each saved new timer that starts paused because its lead is on hold."""
+    return [
+        log.build_values(
+            AuditKind.SLA_PAUSED,
+            timer=timer,
+            actor=actor,
+            occurred_at=now,
+            elapsed=timer.consumed,
+            details={
+                "reason": timer.lead.hold_reason,
+                "resume_at": timer.resume_at.isoformat() if timer.resume_at else None,
+                "carried_over": True,
+            },
+        )
+        for timer in new_timers
+        if timer.paused_at is not None
+    ]
 
 
 def start_timer(
@@ -113,6 +140,7 @@ def start_timer(
         auto_reassign_count=auto_reassign_count,
     )
     timer.save()
+    log.record_many(hold_carried_events([timer], actor=actor, now=now))
     return timer
 
 
@@ -260,11 +288,15 @@ def on_lead_change(change) -> None:
             pause_timer(
                 timer, now=now, resume_at=lead.hold_until, actor=actor, reason=change.reason
             )
+        else:  # no SLA runs: the hold is audited all the same (the sweep ends it on time)
+            _record_hold_without_sla(AuditKind.SLA_PAUSED, lead, now, actor, change.reason)
         return
     if change.kind == "resumed":
         timer = open_timer(lead)
         if timer is not None:
             resume_timer(timer, now=now, actor=actor, reason=change.reason)
+        else:
+            _record_hold_without_sla(AuditKind.SLA_RESUMED, lead, now, actor, change.reason)
         return
     if change.kind != "state_changed":
         raise ValueError(f"unknown lead change {change.kind!r}")
@@ -303,6 +335,20 @@ def on_lead_change(change) -> None:
                 },
             )
     start_timer(lead, now=now, actor=actor)
+
+
+def _record_hold_without_sla(kind: str, lead: Lead, now: datetime, actor, reason: str) -> None:
+    log.record(
+        kind,
+        lead=lead,
+        actor=actor,
+        occurred_at=now,
+        details={
+            "reason": reason,
+            "resume_at": lead.hold_until.isoformat() if lead.hold_until else None,
+            "no_sla": True,
+        },
+    )
 
 
 # --- operations on many timers (admin actions, org file, policy and calendar changes) ----------

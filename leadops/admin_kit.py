@@ -4,6 +4,7 @@ never counts a million rows, and the pages that ask for a reason or a small form
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -12,7 +13,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers as admin_helpers
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.http import Http404
@@ -21,11 +22,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from escalations import permissions
 from escalations.explain import STATUS_CHOICES, STATUS_LABELS, filter_by_status, status_code
 from escalations.models import SlaTimer, Stage
-from teams.models import Team
+from leadops.models import Lead
+from teams.models import Market, Rep, Team
 
 # --- scope: what a user may see -----------------------------------------------------------------
 
@@ -46,29 +49,177 @@ def scope_queryset(request, queryset, team_path: str = "team"):
     return user_scope(request).filter(queryset, team_path)
 
 
-class ScopedAdminMixin:
-    """`get_queryset` through `scope_queryset`; set `team_path` on the admin class."""
+def sees_secrets(request) -> bool:
+    """Credentials (a team's Teams webhook URL) are shown to ops managers and superusers only,
+    not even to the team's own lead (SPEC §10). Computed once per request."""
+    shown = getattr(request, "_leadops_admin_sees_secrets", None)
+    if shown is None:
+        shown = request._leadops_admin_sees_secrets = permissions.is_ops_manager(request.user)
+    return shown
 
-    team_path = "team"
+
+def scoped_choices(request, model, queryset=None):
+    """The rows of `model` a user may pick in a form (a lead's team or owner, a time off's
+    rep, a market), or None when `model` is not team-owned."""
+    scope = user_scope(request)
+    queryset = model._default_manager.all() if queryset is None else queryset
+    if model is Market:
+        return scope.filter_markets(queryset, "pk")
+    path = {Team: "pk", Rep: "team", Lead: "team"}.get(model)
+    return None if path is None else scope.filter(queryset, path)
+
+
+class _HistoryWithoutSecrets(HistoricalRecordContextHelper):
+    """simple-history's change list on a history page, without the changes of secret fields."""
+
+    hidden: frozenset[str] = frozenset()
+
+    def context_for_delta_changes(self, delta):
+        kept = [change for change in delta.changes if change.field not in self.hidden]
+        return super().context_for_delta_changes(dataclasses.replace(delta, changes=kept))
+
+
+class ScopedAdminMixin:
+    """Who sees what in the admin, for every admin class of the four apps (SPEC §10;
+    tests/test_admin_scope.py walks every admin URL as another team's lead):
+
+    - rows narrowed to the user's teams (`get_queryset`, so lists, counts, actions and exports);
+    - every object page (change, delete, history and its versions, and the custom pages, which
+      call `scope_refusal`) refused with the reason for another team's object, 404 for none;
+    - foreign-key choices (team, rep, lead, market) narrowed the same way;
+    - `secret_fields` hidden from forms, history versions and history diffs for everyone but
+      ops managers and superusers.
+
+    `team_path` is the lookup from the row to its team's id (`team`, `lead__team`, `rep__team`,
+    `pk`); `market_path` is set instead for rows shared by a market's teams (markets, policies;
+    `market_shared` keeps the rows of no market); both None for reference rows that every team
+    reads alike (sources, thresholds)."""
+
+    team_path: str | None = "team"
+    market_path: str | None = None
+    market_shared = False
+    secret_fields: tuple[str, ...] = ()
 
     def get_queryset(self, request):
-        return scope_queryset(request, super().get_queryset(request), self.team_path)
+        return self.scope_rows(request, super().get_queryset(request))
 
-    def _check_in_scope(self, request, object_id) -> None:
-        # simple-history's history pages look the object up without `get_queryset` (and fall
-        # back to its historical rows): keep another team's history out of reach.
-        if user_scope(request).all_teams:
-            return
-        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
-            raise Http404("Not found among your team's records.")
+    def scope_rows(self, request, queryset):
+        scope = user_scope(request)
+        if self.market_path is not None:
+            return scope.filter_markets(queryset, self.market_path, shared=self.market_shared)
+        if self.team_path is not None:
+            return scope.filter(queryset, self.team_path)
+        return queryset
+
+    # --- object pages -------------------------------------------------------------------------
+
+    def scope_refusal(self, request, object_id):
+        """None when the user may open this object; else the page saying why (403). Raises 404
+        when there is no such object. simple-history's pages look objects up without
+        `get_queryset` (and fall back to the history of deleted rows), hence this check first;
+        the history of a deleted row is for those who see every team."""
+        if user_scope(request).all_teams or (self.team_path is None and self.market_path is None):
+            return None
+        if not self.has_view_or_change_permission(request):
+            # Nothing about the object (not even its team) for someone who may not see any.
+            raise PermissionDenied(f"You have no access to {self.model._meta.verbose_name_plural}.")
+        pk = unquote(str(object_id))
+        try:
+            if self.get_queryset(request).filter(pk=pk).exists():
+                return None
+            row = self.model._default_manager.filter(pk=pk).first()
+        except (ValueError, TypeError, ValidationError):
+            raise Http404(f"No such {self.model._meta.verbose_name}.") from None
+        if row is None:
+            raise Http404(f"No such {self.model._meta.verbose_name} among your team's records.")
+        return refusal_page(self, request, self.why_not_yours(request, row))
+
+    def why_not_yours(self, request, row) -> str:
+        """E.g. "This lead belongs to India inside sales; you lead Berlin sales."""
+        led = list(
+            Team.objects.filter(pk__in=sorted(user_scope(request).team_ids))
+            .order_by("name")
+            .values_list("name", flat=True)
+        )
+        yours = f"you lead {', '.join(led)}" if led else "you lead no team"
+        what = self.model._meta.verbose_name
+        if self.market_path is not None:
+            return f"This {what} belongs to a market none of your teams works in; {yours}."
+        team_id = (
+            self.model._default_manager.filter(pk=row.pk)
+            .values_list(self.team_path, flat=True)
+            .first()
+        )
+        team = Team.objects.filter(pk=team_id).values_list("name", flat=True).first()
+        return f"This {what} belongs to {team or 'no team'}; {yours}."
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return self.scope_refusal(request, object_id) or super().change_view(
+            request, object_id, form_url, extra_context
+        )
+
+    def delete_view(self, request, object_id, extra_context=None):
+        return self.scope_refusal(request, object_id) or super().delete_view(
+            request, object_id, extra_context
+        )
 
     def history_view(self, request, object_id, extra_context=None):
-        self._check_in_scope(request, object_id)
-        return super().history_view(request, object_id, extra_context)
+        return self.scope_refusal(request, object_id) or super().history_view(
+            request, object_id, extra_context
+        )
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
-        self._check_in_scope(request, object_id)
-        return super().history_form_view(request, object_id, version_id, extra_context)
+        return self.scope_refusal(request, object_id) or super().history_form_view(
+            request, object_id, version_id, extra_context
+        )
+
+    # --- forms ----------------------------------------------------------------------------------
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        narrowed = scoped_choices(request, db_field.related_model, kwargs.get("queryset"))
+        if narrowed is not None:
+            kwargs["queryset"] = narrowed
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def _hides_secrets(self, request) -> bool:
+        return bool(self.secret_fields) and not sees_secrets(request)
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or ())
+        if self._hides_secrets(request):
+            exclude += [name for name in self.secret_fields if name not in exclude]
+        return exclude
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._hides_secrets(request):
+            return fieldsets
+        hidden = set(self.secret_fields)
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
+            for name, options in fieldsets
+        ]
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        if not self._hides_secrets(request):
+            return super().get_historical_record_context_helper(request, historical_record)
+        helper = type(
+            "HistoryWithoutSecrets",
+            (_HistoryWithoutSecrets,),
+            {"hidden": frozenset(self.secret_fields)},
+        )
+        return helper(self.model, historical_record)
+
+
+def refusal_page(model_admin, request, message: str, *, status: int = 403):
+    """A refusal that says why, in the admin's own page (not a bare 403)."""
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Not one of your team's",
+        "message": message,
+        "opts": model_admin.model._meta,
+    }
+    return TemplateResponse(request, "admin/refused.html", context, status=status)
 
 
 def team_filter(team_path: str, title: str = "team"):
@@ -89,6 +240,26 @@ def team_filter(team_path: str, title: str = "team"):
 
     TeamFilter.title = title
     return TeamFilter
+
+
+def market_filter(market_path: str, title: str = "market"):
+    """A market list filter that lists only the markets of the user's teams (same parameter
+    as Django's related filter, so links keep working)."""
+
+    class MarketFilter(admin.SimpleListFilter):
+        parameter_name = f"{market_path}__id__exact"
+
+        def lookups(self, request, model_admin):
+            markets = user_scope(request).filter_markets(Market.objects.all(), "pk")
+            return [(str(m.pk), f"{m.code} · {m.name}") for m in markets.order_by("code")]
+
+        def queryset(self, request, queryset):
+            if self.value():
+                return queryset.filter(**{f"{market_path}__pk": self.value()})
+            return queryset
+
+    MarketFilter.title = title
+    return MarketFilter
 
 
 class ReadOnlyAdminMixin:

@@ -107,6 +107,19 @@ def progress_target(lead: Lead, kind: str, actor: Actor) -> str | None:
     return rule.activities[kind]
 
 
+def why_not_progress(state: str, kind: str, actor: Actor, owner=None) -> str:
+    """Why an activity of `kind` recorded by `actor` on a lead in `state` (owned by `owner`)
+    does not count as progress: the other side of `progress_target`, in words for the user."""
+    rule = PROGRESS.get(state)
+    if rule is None:
+        return f"in {state} no activity counts as progress"
+    if kind in rule.by_owner and kind in rule.activities:
+        who = f"{owner.name}'s" if owner is not None else "the owner's"
+        return f"in {state} only {who} own calls, emails and messages count, not another person's"
+    moves = ", ".join(sorted(rule.transitions))
+    return f"in {state} a {kind} never counts; only moving the lead on ({moves}) does"
+
+
 @dataclass(frozen=True)
 class LeadChange:
     """One announcement: a lead was created, changed state, made progress, was held or resumed."""

@@ -93,6 +93,8 @@ class Lead(models.Model):
             ),
             models.Index(fields=["team", "state"], name="lead_team_state"),
             models.Index(fields=["market", "state"], name="lead_market_state"),
+            # The sweep's look for holds due to end (only held leads are in it).
+            models.Index(fields=["hold_until"], condition=Q(on_hold=True), name="lead_hold_due"),
         ]
 
     def __str__(self) -> str:

@@ -82,6 +82,8 @@ TEMPLATES = [
 
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Django's SQLite backend, whose flush lifts the audit log's append-only triggers.
+    DATABASES["default"]["ENGINE"] = "audit.sqlite_backend"
     # WAL + immediate transactions: the web process and the qcluster share one file without
     # "database is locked" on lock upgrades.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -16,7 +16,7 @@ from leadops.admin_kit import (
     NoHistoryRevertMixin,
     ScopedAdminMixin,
     local_text,
-    scope_queryset,
+    market_filter,
     team_filter,
 )
 from leadops.models import OPEN_STATES, Lead
@@ -42,7 +42,8 @@ def _reason(form, default: str) -> str:
 
 
 @admin.register(Market)
-class MarketAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
+class MarketAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
+    market_path = "pk"  # a team lead sees the markets their teams work in
     form = MarketForm
     list_display = (
         "code",
@@ -131,7 +132,9 @@ class MarketAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
+class TeamAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
+    team_path = "pk"
+    secret_fields = ("teams_webhook_url",)  # a credential: ops managers and superusers only
     list_display = (
         "name",
         "slug",
@@ -141,7 +144,7 @@ class TeamAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
         "slack_channel_id",
         "has_teams_webhook",
     )
-    list_filter = ("market",)
+    list_filter = (market_filter("market"),)
     search_fields = ("slug", "name", "slack_channel_id")
     list_select_related = ("market",)
     prepopulated_fields = {"slug": ("name",)}
@@ -191,7 +194,8 @@ class TimeOffInline(admin.TabularInline):
 
 
 @admin.register(Rep)
-class RepAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
+class RepAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
+    team_path = "team"
     form = RepForm
     inlines = [TimeOffInline]
     list_display = (
@@ -207,7 +211,7 @@ class RepAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
         "slack_user_id",
         "user",
     )
-    list_filter = ("active", "role", "team__market", team_filter("team"))
+    list_filter = ("active", "role", market_filter("team__market"), team_filter("team"))
     search_fields = ("name", "email", "slack_user_id", "user__username")
     list_select_related = ("team__market", "user")
     readonly_fields = ("last_assigned_at", "own_hours")
@@ -276,9 +280,7 @@ class RepAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "team":
-            kwargs["queryset"] = scope_queryset(
-                request, Team.objects.select_related("market"), "pk"
-            )
+            kwargs["queryset"] = Team.objects.select_related("market")  # narrowed by the kit
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -312,7 +314,7 @@ class TimeOffAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "rep":
-            kwargs["queryset"] = scope_queryset(request, Rep.objects.select_related("team"), "team")
+            kwargs["queryset"] = Rep.objects.select_related("team")  # narrowed by the kit
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):

@@ -4,6 +4,7 @@ PostgreSQL), and `record` refuses to run outside the transaction of the change."
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
 from audit import log
@@ -64,3 +65,35 @@ def test_postgresql_itself_refuses_update_and_delete(event):
         ):
             cursor.execute(sql, [event.pk])
     assert AuditEvent.objects.filter(pk=event.pk, kind="sla_warning").exists()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda pk: AuditEvent._base_manager.filter(pk=pk).update(kind="sla_breach"),
+        lambda pk: connection.cursor().execute(
+            "UPDATE audit_auditevent SET kind = 'x' WHERE id = %s", [pk]
+        ),
+        lambda pk: connection.cursor().execute("DELETE FROM audit_auditevent WHERE id = %s", [pk]),
+        lambda pk: connection.cursor().execute("DELETE FROM audit_auditevent"),
+    ],
+    ids=["base_manager_update", "raw_update", "raw_delete", "raw_delete_all"],
+)
+def test_the_database_itself_refuses_changes_below_the_orm(event, change):
+    """SQLite and PostgreSQL alike: triggers, not only the ORM, keep the log append-only."""
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        change(event.pk)
+    assert AuditEvent.objects.filter(pk=event.pk, kind="sla_warning").exists()
+
+
+def test_flush_still_empties_the_log_and_keeps_the_triggers(transactional_db):
+    """Test teardown and `manage.py flush` delete every row (TRUNCATE on PostgreSQL, a DELETE
+    with the triggers lifted on SQLite); the triggers are back afterwards."""
+    with transaction.atomic():
+        event = log.record("sla_warning")
+    call_command("flush", "--noinput", verbosity=0)
+    assert not AuditEvent.objects.exists()
+    with transaction.atomic():
+        event = log.record("sla_warning")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        connection.cursor().execute("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])

@@ -17,7 +17,15 @@ from simple_history.admin import SimpleHistoryAdmin
 from escalations import org_changes
 from escalations.models import SlaPolicy, SlaThresholds, SlaTimer
 from escalations.policies import effective_matrix
-from leadops.admin_kit import NoHistoryRevertMixin, ReadOnlyAdminMixin, local_text, reason_action
+from leadops.admin_kit import (
+    NoHistoryRevertMixin,
+    ReadOnlyAdminMixin,
+    ScopedAdminMixin,
+    local_text,
+    market_filter,
+    reason_action,
+    user_scope,
+)
 from leadops.lifecycle import FORWARD_PATH
 from leadops.models import LeadState, Source
 from teams.admin_forms import ChangeReasonMixin
@@ -40,7 +48,7 @@ def policy_matrix_view(model_admin, request):
     """State × source for one market: the effective window and the policy row supplying it."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
-    markets = list(Market.objects.order_by("code"))
+    markets = list(user_scope(request).filter_markets(Market.objects.order_by("code"), "pk"))
     market = _pick_market(request, markets)
     sources = list(Source.objects.order_by("code"))
     matrix = effective_matrix(market) if market else {}
@@ -86,7 +94,11 @@ class SlaPolicyForm(ChangeReasonMixin, forms.ModelForm):
 
 
 @admin.register(SlaPolicy)
-class SlaPolicyAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
+class SlaPolicyAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
+    # A team lead reads the policies that can apply to their leads: their markets' and the
+    # defaults (no market).
+    market_path = "market"
+    market_shared = True
     form = SlaPolicyForm
     list_display = (
         "state",
@@ -100,7 +112,7 @@ class SlaPolicyAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
         "running_timers",
         "updated_at",
     )
-    list_filter = ("state", "market", "source", "clock", "active")
+    list_filter = ("state", market_filter("market"), "source", "clock", "active")
     search_fields = ("window", "market__code", "market__name", "source__code", "source__name")
     list_select_related = ("market", "source")
     readonly_fields = ("version", "updated_at")
@@ -244,7 +256,10 @@ class SlaThresholdsForm(ChangeReasonMixin, forms.ModelForm):
 
 
 @admin.register(SlaThresholds)
-class SlaThresholdsAdmin(ReadOnlyAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
+class SlaThresholdsAdmin(
+    ReadOnlyAdminMixin, ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin
+):
+    team_path = None  # one global row
     change_allowed = True  # one row, edited in place; never added or deleted
 
     form = SlaThresholdsForm

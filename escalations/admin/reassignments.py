@@ -33,6 +33,9 @@ def revert_view(model_admin, request, object_id):
     """Revert one reassignment with a reason, through `revert_reassignment`."""
     if not model_admin.has_revert_permission(request):
         raise PermissionDenied
+    refusal = model_admin.scope_refusal(request, object_id)
+    if refusal is not None:
+        return refusal
     reassignment = (
         Reassignment.objects.select_related("lead__team", "lead__market", "from_rep", "to_rep")
         .filter(pk=unquote(object_id))

@@ -14,9 +14,11 @@ from leadops.admin_kit import (
     duration_text,
     lead_link,
     local_column,
+    market_filter,
     reason_action,
     sla_status_html,
     team_filter,
+    user_scope,
 )
 
 
@@ -42,7 +44,9 @@ class PolicyFilter(admin.SimpleListFilter):
     parameter_name = "policy__id__exact"
 
     def lookups(self, request, model_admin):
-        policies = SlaPolicy.objects.select_related("market", "source")
+        policies = user_scope(request).filter_markets(
+            SlaPolicy.objects.select_related("market", "source"), "market", shared=True
+        )
         return [(str(p.pk), str(p)) for p in policies]
 
     def queryset(self, request, queryset):
@@ -81,7 +85,7 @@ class SlaTimerAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ScopedAdminMixin, 
         "state",
         "outcome",
         "clock",
-        "lead__market",
+        market_filter("lead__market"),
         team_filter("lead__team"),
         PolicyFilter,
     )

@@ -12,9 +12,12 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
+from django.utils import timezone
 
 from escalations.reassign import ReassignError, reassign_lead
+from escalations.timers import open_timer
 from leadops import lifecycle
+from leadops.actors import resolve_actor
 from leadops.admin_forms import (
     ActivityForm,
     HoldForm,
@@ -23,7 +26,7 @@ from leadops.admin_forms import (
     TransitionForm,
     add_domain_error,
 )
-from leadops.admin_kit import object_form_page
+from leadops.admin_kit import object_form_page, time_left_text
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class LeadAction:
     submit: str
     intro: str
     form: Callable  # (lead, data) -> the form
-    run: Callable  # (lead, cleaned_data, user) -> the success message
+    run: Callable  # (lead, cleaned_data, user) -> the message, or (message, level)
     offered: Callable  # (lead) -> whether the button shows
 
 
@@ -60,7 +63,8 @@ def _reassign(lead, data, user) -> str:
     return f"{lead} reassigned to {data['to_rep']}."
 
 
-def _activity(lead, data, user) -> str:
+def _activity(lead, data, user):
+    state_before, owner = lead.state, lead.owner
     activity = lifecycle.record_activity(
         lead,
         data["kind"],
@@ -69,8 +73,21 @@ def _activity(lead, data, user) -> str:
         notes=data["notes"],
         reason=data["reason"],
     )
-    progress = " It counted as progress." if activity.counted_as_progress else ""
-    return f"{activity.get_kind_display()} logged on {lead}.{progress}"
+    logged = f"{activity.get_kind_display()} logged on {lead}"
+    if activity.counted_as_progress:
+        return f"{logged}. It counted as progress."
+    why = lifecycle.why_not_progress(state_before, activity.kind, resolve_actor(user), owner)
+    timer = open_timer(lead, lock=False)
+    if timer is None:
+        clock = "No SLA runs on this lead."
+    elif timer.paused_at is not None:
+        clock = "Its SLA stays paused (on hold)."
+    else:
+        clock = f"The SLA keeps running: {time_left_text(timer, timezone.now())}."
+    return (
+        f"{logged}: it is recorded, but it is not progress ({why}). {clock}",
+        messages.WARNING,
+    )
 
 
 def _open(lead) -> bool:
@@ -167,11 +184,16 @@ class LeadActionsMixin:
 
     def lead_action_view(self, request, object_id, action: str):
         spec = ACTIONS_BY_NAME[action]
+        refusal = self.scope_refusal(request, object_id)
+        if refusal is not None:
+            return refusal
         lead = self.get_object(request, unquote(object_id))
         if lead is None:
             raise Http404("No such lead, or not one of your team's.")
         if not self.has_change_permission(request, lead):
-            raise PermissionDenied
+            raise PermissionDenied(
+                "You may view this lead but not change it; ask its team lead or an ops manager."
+            )
         form = spec.form(lead, request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
@@ -179,7 +201,8 @@ class LeadActionsMixin:
             except DOMAIN_ERRORS as exc:
                 add_domain_error(form, exc)
             else:
-                self.message_user(request, done, messages.SUCCESS)
+                text, level = done if isinstance(done, tuple) else (done, messages.SUCCESS)
+                self.message_user(request, text, level)
                 return HttpResponseRedirect(reverse("admin:leadops_lead_change", args=[lead.pk]))
         return object_form_page(
             self,

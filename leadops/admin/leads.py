@@ -26,6 +26,7 @@ from leadops.admin_kit import (
     duration_text,
     local_html,
     local_text,
+    market_filter,
     scope_queryset,
     sla_status_html,
     team_filter,
@@ -75,7 +76,14 @@ class LeadAdmin(
         "created_local",
     )
     list_display_links = ("name",)
-    list_filter = ("market", team_filter("team"), "state", SlaStatusFilter, "on_hold", "source")
+    list_filter = (
+        market_filter("market"),
+        team_filter("team"),
+        "state",
+        SlaStatusFilter,
+        "on_hold",
+        "source",
+    )
     search_fields = ("name", "company", "email", "=external_id")
     list_select_related = ("market", "team", "owner", "source")
     sortable_by = ("name", "company", "state", "created_local", "on_hold")

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from leadops.admin_kit import NoHistoryRevertMixin
+from leadops.admin_kit import NoHistoryRevertMixin, ScopedAdminMixin
 from leadops.models import Source
 
 
 @admin.register(Source)
-class SourceAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
+class SourceAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
+    team_path = None  # reference rows every team reads alike
     list_display = ("code", "name")
     search_fields = ("code", "name")
 
