@@ -69,8 +69,16 @@ class Pool:
 def load_pool(leads, now: datetime, *, known_rep_ids=(), lock: bool = True) -> Pool:
     """The reps of the leads' teams (plus `known_rep_ids`, e.g. earlier owners, wherever they
     are now). With `lock`, the rows of every rep who could take a lead are locked in id order
-    (no deadlocks between sweeps) and their loads counted after the lock: a concurrent sweep
-    waits for this transaction and then sees its assignments, so nobody goes over capacity."""
+    and their loads counted after the lock: a concurrent sweep waits for this transaction and
+    then sees its assignments, so nobody goes over capacity.
+
+    The lock is FOR NO KEY UPDATE (what a plain UPDATE takes), not FOR UPDATE: a foreign-key
+    check takes FOR KEY SHARE on the rep a new row names (an audit row's owner, an outbox row's
+    recipient; at commit, Django's constraints being deferred), and FOR UPDATE conflicts with
+    it. A sweep that had locked team A's reps and was waiting for team B's then deadlocked with
+    a sweep holding team B's reps whose commit checked a row naming one of team A's reps (a
+    lead owned across teams). NO KEY UPDATE conflicts only with other rep locks, which are
+    always taken in id order, and every other lock a sweep takes is SKIP LOCKED."""
     team_ids = {lead.team_id for lead in leads}
     known = set(known_rep_ids) | {lead.owner_id for lead in leads if lead.owner_id}
     reps = list(Rep.objects.filter(Q(team_id__in=team_ids) | Q(pk__in=known)).order_by("pk"))
@@ -97,7 +105,7 @@ def load_pool(leads, now: datetime, *, known_rep_ids=(), lock: bool = True) -> P
     ]
     if could_take and lock:
         locked = set(
-            Rep.objects.select_for_update()
+            Rep.objects.select_for_update(no_key=True)
             .filter(pk__in=could_take, active=True)
             .order_by("pk")
             .values_list("pk", flat=True)

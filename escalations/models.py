@@ -388,6 +388,12 @@ class Notification(models.Model):
     lease_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     provider_id = models.CharField(max_length=100, blank=True, help_text="Slack ts, message id.")
+    unsure_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A send since then may have arrived (a timeout, a worker lost mid-send): "
+        "delivery looks for the message before sending it again.",
+    )
     context = models.JSONField(default=dict, blank=True, help_text="Facts frozen at the step.")
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)

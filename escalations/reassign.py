@@ -53,9 +53,10 @@ def _lock_lead(lead: Lead, *, skip_locked: bool = False) -> Lead | None:
 
 
 def _lock_leads(ids, *, skip_locked: bool = False) -> dict[int, Lead]:
-    qs = Lead.objects.select_for_update(skip_locked=skip_locked, of=("self",)).select_related(
-        "market", "source", "team", "owner__team__market"
-    )
+    # NO KEY UPDATE: rows naming the lead (audit, outbox) are not held up (see load_pool).
+    qs = Lead.objects.select_for_update(
+        skip_locked=skip_locked, no_key=True, of=("self",)
+    ).select_related("market", "source", "team", "owner__team__market")
     return {lead.pk: lead for lead in qs.filter(pk__in=list(ids))}
 
 

@@ -45,15 +45,21 @@ class SweepResult:
     superseded: int = 0
     resumed: int = 0
     skipped_locked: int = 0
-    errors: int = 0
+    errors: int = 0  # every exception caught, a failed batch included even if its retry worked
+    fallbacks: int = 0  # batched reassignments that failed and were retried lead by lead
     batches: int = 0
 
     def summary(self) -> str:
+        fallbacks = (
+            f" ({self.fallbacks} batch(es) failed and retried lead by lead)"
+            if self.fallbacks
+            else ""
+        )
         return (
             f"sweep: {self.warned} warned, {self.breached} breached, {self.reassigned} reassigned "
             f"({self.no_candidate} without candidate, {self.limit_reached} at limit), "
-            f"{self.superseded} superseded, {self.resumed} resumed, {self.errors} errors; "
-            f"{self.claimed} timers in {self.batches} batches"
+            f"{self.superseded} superseded, {self.resumed} resumed, {self.errors} errors"
+            f"{fallbacks}; {self.claimed} timers in {self.batches} batches"
         )
 
     def as_dict(self) -> dict:
@@ -137,7 +143,8 @@ def _claim(now: datetime, batch_size: int) -> list[SlaTimer]:
     if connection.features.has_select_for_update_skip_locked:
         # Another sweep's rows are skipped, not waited for: no stage is fired twice and no
         # sweep blocks another. (SQLite has one writer at a time, so the transaction suffices.)
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
+        # NO KEY UPDATE: rows naming the timer (audit, outbox) never wait for this lock.
+        qs = qs.select_for_update(skip_locked=True, no_key=True, of=("self",))
     timers = list(qs[:batch_size])
     _attach_org(timers)
     return timers
@@ -234,7 +241,11 @@ def _process_batch(batch, now, result: SweepResult, correlation_id: str) -> None
                     ),
                 )
         except Exception:
+            # Counted: the summary must not say "0 errors" when a batch failed (a deadlock, a
+            # bad row), even if every lead then goes through on its own.
             logger.exception("batched reassignment failed; retrying lead by lead")
+            result.errors += 1
+            result.fallbacks += 1
             for timer in due:
                 _one_by_one(
                     timer,

@@ -185,3 +185,37 @@ def update_by_pk(model, attname: str, values: dict, **same_for_all) -> int:
             f"UPDATE {table} SET {', '.join(sets)} WHERE {pk} IN ({placeholders})", params
         )
         return cursor.rowcount
+
+
+def update_columns_by_pk(model, rows: dict, **same_for_all) -> int:
+    """Like `update_by_pk` for several columns: `{pk: {attname: value}}` (every row naming the
+    same columns) in one UPDATE with a CASE per column, plus columns with one value for all.
+    Values go through each field's `get_db_prep_save` (datetimes on SQLite, for one)."""
+    if not rows:
+        return 0
+    ops = connection.ops
+    meta = model._meta
+    pk = ops.quote_name(meta.pk.column)
+    names = list(next(iter(rows.values())))
+    sets, params = [], []
+    for name in names:
+        field = meta.get_field(name)
+        sets.append(
+            f"{ops.quote_name(field.column)} = CASE {pk} "
+            + " ".join(["WHEN %s THEN %s"] * len(rows))
+            + " END"
+        )
+        for key, values in rows.items():
+            params += [key, field.get_db_prep_save(values[name], connection)]
+    for name, value in same_for_all.items():
+        field = meta.get_field(name)
+        sets.append(f"{ops.quote_name(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    params += list(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {ops.quote_name(meta.db_table)} SET {', '.join(sets)} "
+            f"WHERE {pk} IN ({', '.join(['%s'] * len(rows))})",
+            params,
+        )
+        return cursor.rowcount

@@ -154,7 +154,10 @@ def lock_lead(lead: Lead) -> Lead:
     if lead.pk is None:
         raise InvalidLeadInput("the lead is not saved yet", field="lead")
     try:
-        locked = Lead.objects.select_for_update().get(pk=lead.pk)
+        # NO KEY UPDATE, the lock an UPDATE takes: a sweep inserting an audit or outbox row
+        # that names this lead (a foreign-key check, FOR KEY SHARE) does not wait for us while
+        # we wait for its timer lock.
+        locked = Lead.objects.select_for_update(no_key=True).get(pk=lead.pk)
     except Lead.DoesNotExist:
         raise InvalidLeadInput(f"lead {lead.pk} does not exist", field="lead") from None
     for f in Lead._meta.concrete_fields:

@@ -10,6 +10,7 @@ from leadops.config import (
     env_bool,
     env_database,
     env_email,
+    env_float,
     env_int,
     env_list,
     env_rate,
@@ -239,8 +240,12 @@ if EMAIL_CONFIG:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "leadops@localhost")
-NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 50, minimum=1)
-NOTIFY_CONCURRENCY = env_int("NOTIFY_CONCURRENCY", 8, minimum=1)
+NOTIFY_BATCH_SIZE = env_int("NOTIFY_BATCH_SIZE", 200, minimum=1)
+# Sends in flight at once, across destinations (one destination's messages go one at a time).
+NOTIFY_CONCURRENCY = env_int("NOTIFY_CONCURRENCY", 32, minimum=1)
+# The pace per destination (Slack: about one message a second per channel, short bursts).
+NOTIFY_RATE_PER_SECOND = env_float("NOTIFY_RATE_PER_SECOND", 1.0, minimum=0.0)
+NOTIFY_RATE_BURST = env_int("NOTIFY_RATE_BURST", 4, minimum=1)
 NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 120, minimum=5)
 NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 8, minimum=1)
 NOTIFY_BACKOFF_BASE_SECONDS = env_int("NOTIFY_BACKOFF_BASE_SECONDS", 30, minimum=1)

@@ -9,3 +9,5 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 SLACK_BOT_TOKEN = ""
 SLACK_SIGNING_SECRET = "test-signing-secret"
 SITE_URL = "http://testserver"
+# No pacing per destination across tests (real time, one process): the tests of pacing set it.
+NOTIFY_RATE_PER_SECOND = 0.0

@@ -1,18 +1,25 @@
 """Fake HTTP services on 127.0.0.1 for wire-level tests and the delivery benchmark.
 
-`FakeSlack` answers the Slack Web API (`/api/auth.test`, `/api/chat.postMessage`, and any other
-method with `{"ok": true}`); `FakeWebhook` answers Teams incoming webhooks. Both record every
-request and can be told to answer the next requests with scripted replies (errors, 429s)."""
+`FakeSlack` answers the Slack Web API (`/api/auth.test`, `/api/chat.postMessage` with message
+`metadata` kept per conversation, `/api/conversations.open`, `/api/conversations.history` with
+`include_all_metadata`, and any other method with `{"ok": true}`); `FakeWebhook` answers Teams
+incoming webhooks. Both record every request and can be told to answer the next requests with
+scripted replies (errors, 429s, a `delay` after acting: slower than the client's timeout), or
+to answer at random with `Faults`."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import random
+import socket
+import struct
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
 
 
 @dataclass
@@ -20,6 +27,38 @@ class Reply:
     status: int = 200
     body: object = None  # dict -> JSON; str -> as is; None -> the default answer
     headers: dict = field(default_factory=dict)
+    delay: float = 0.0  # seconds to wait after acting on the request, before answering
+    drop: bool = False  # act on the request, then close the connection without answering
+
+
+@dataclass
+class Faults:
+    """Random replies to the methods in `methods`: `error` of them a 500, `rate_limited` a 429
+    with `Retry-After: retry_after`, `slow` acted on and then answered `slow_by` seconds late
+    (set it past the client's timeout). Seeded, so a failing run can be replayed."""
+
+    error: float = 0.0
+    rate_limited: float = 0.0
+    slow: float = 0.0
+    slow_by: float = 1.0
+    retry_after: int = 1
+    methods: frozenset = frozenset({"chat.postMessage"})
+    seed: int = 14
+
+    def __post_init__(self):
+        self._random = random.Random(self.seed)
+
+    def reply(self, method: str) -> Reply | None:
+        if method not in self.methods:
+            return None
+        roll = self._random.random()
+        if roll < self.error:
+            return Reply(500)
+        if roll < self.error + self.rate_limited:
+            return Reply(429, headers={"Retry-After": str(self.retry_after)})
+        if roll < self.error + self.rate_limited + self.slow:
+            return Reply(200, delay=self.slow_by)
+        return None
 
 
 @dataclass
@@ -30,11 +69,17 @@ class Request:
 
     @property
     def json(self):
-        return json.loads(self.body or b"null")
+        """The JSON body, or a form-encoded body / query string as a dict."""
+        if self.body[:1] in (b"{", b"["):
+            return json.loads(self.body)
+        if self.body:
+            return dict(parse_qsl(self.body.decode()))
+        query = urlsplit(self.path).query
+        return dict(parse_qsl(query)) if query else None
 
     @property
     def method(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
+        return urlsplit(self.path).path.rsplit("/", 1)[-1]
 
 
 class _Server(ThreadingHTTPServer):
@@ -50,6 +95,7 @@ class _FakeServer:
         self.requests: list[Request] = []
         self._script: deque[Reply] = deque()
         self._lock = threading.Lock()
+        self.faults: Faults | None = None
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,7 +110,27 @@ class _FakeServer:
                 with fake._lock:
                     fake.requests.append(request)
                     reply = fake._script.popleft() if fake._script else None
+                    if reply is None and fake.faults is not None:
+                        reply = fake.faults.reply(request.method)
+                delay = reply.delay if reply is not None else 0.0
+                drop = reply is not None and reply.drop
                 reply = fake.answer(request, reply)
+                if delay:
+                    time.sleep(delay)  # acted on, answered late: the client may be gone
+                if drop:  # acted on, then the connection is reset: no answer at all
+                    self.close_connection = True
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    return
+                try:
+                    self._write(reply)
+                except OSError:
+                    self.close_connection = True
+
+            do_GET = do_POST  # noqa: N815 (conversations.history is a GET)
+
+            def _write(self, reply: Reply) -> None:
                 payload = reply.body
                 if isinstance(payload, dict | list):
                     payload = json.dumps(payload)
@@ -92,7 +158,9 @@ class _FakeServer:
         )
 
     def answer(self, request: Request, reply: Reply | None) -> Reply:
-        return reply or Reply(200, "1")
+        if reply is not None and (reply.body is not None or reply.status != 200):
+            return reply
+        return Reply(200, "1")
 
     def then(self, *replies: Reply) -> _FakeServer:
         """Answer the next requests with these replies, in order (then the default again)."""
@@ -125,7 +193,8 @@ class FakeSlack(_FakeServer):
     def __init__(self, latency: float = 0.0):
         super().__init__(latency)
         self._ts = itertools.count(1)
-        self.delivered: list[dict] = []  # chat.postMessage bodies answered with ok
+        self.delivered: list[dict] = []  # chat.postMessage bodies acted on (posted)
+        self.conversations: dict[str, list[dict]] = {}  # channel id -> messages, oldest first
 
     @property
     def url(self) -> str:
@@ -141,14 +210,24 @@ class FakeSlack(_FakeServer):
             body = {"ok": True, "user_id": "UBOT", "team_id": "T0", "bot_id": "B0"}
         elif request.method == "chat.postMessage":
             payload = request.json or {}
-            body = {
-                "ok": True,
-                "channel": payload.get("channel"),
-                "ts": f"1700000000.{next(self._ts):06d}",
-                "message": {},
-            }
+            channel = self.conversation_id(payload.get("channel") or "")
             with self._lock:
+                message = {
+                    "type": "message",
+                    "ts": self._next_ts(),
+                    "text": payload.get("text", ""),
+                    "blocks": payload.get("blocks") or [],
+                }
+                if payload.get("metadata"):
+                    message["metadata"] = payload["metadata"]
+                self.conversations.setdefault(channel, []).append(message)
                 self.delivered.append(payload)
+            body = {"ok": True, "channel": channel, "ts": message["ts"], "message": message}
+        elif request.method == "conversations.open":
+            user = (request.json or {}).get("users", "")
+            body = {"ok": True, "channel": {"id": self.conversation_id(user)}}
+        elif request.method == "conversations.history":
+            body = self.history(request.json or {})
         elif request.method in SLACK_APP_METHODS:
             body = self.answer_app(request)
         else:
@@ -159,6 +238,41 @@ class FakeSlack(_FakeServer):
     def posts(self) -> list[Request]:
         """Every chat.postMessage request, whatever the answer."""
         return [r for r in self.requests if r.method == "chat.postMessage"]
+
+    @staticmethod
+    def conversation_id(channel: str) -> str:
+        """A user id names the bot's DM with that user ("ULENA" -> "DULENA"), as in Slack."""
+        return f"D{channel}" if channel[:1] in ("U", "W") else channel
+
+    def _next_ts(self) -> str:
+        # Slack's ts: the posting time in seconds, made unique by the fraction.
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def history(self, params: dict) -> dict:
+        """conversations.history: newest first, from `oldest`, `limit` per page with a cursor;
+        metadata only with include_all_metadata (as in Slack)."""
+        channel = params.get("channel", "")
+        with self._lock:
+            found = list(reversed(self.conversations.get(channel, [])))
+        oldest = float(params.get("oldest") or 0)
+        found = [m for m in found if float(m["ts"]) >= oldest]
+        start = int(params.get("cursor") or 0)
+        limit = int(params.get("limit") or 100)
+        page = found[start : start + limit]
+        if str(params.get("include_all_metadata")).lower() not in ("1", "true"):
+            page = [{k: v for k, v in m.items() if k != "metadata"} for m in page]
+        more = start + limit < len(found)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(start + limit) if more else ""},
+        }
+
+    def posted(self) -> list[dict]:
+        """Every message Slack has, in every conversation."""
+        with self._lock:
+            return [m for messages in self.conversations.values() for m in messages]
 
     # --- the Slack app's calls (views, chat.update, a payload's response_url) -----------------
 

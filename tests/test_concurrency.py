@@ -19,13 +19,15 @@ from leadops.models import Lead
 from tests.conftest import berlin
 from tests.factories import RepFactory, make_lead
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _postgres_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: DATABASE_URL=postgres://... (SKIP LOCKED, row locks)")
+pytestmark = [
+    pytest.mark.postgres,
+    # At collection: a fixture-time skip breaks serialized_rollback on SQLite.
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="needs PostgreSQL: DATABASE_URL=postgres://... (SKIP LOCKED, row locks)",
+    ),
+    pytest.mark.django_db(transaction=True),
+]
 
 
 def _in_threads(n, target):
@@ -97,15 +99,21 @@ def test_two_concurrent_reassignments_never_overfill_the_last_free_slot(org, pol
         second = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena, name="B")
     for lead in (first, second):  # both at the breach already
         SlaTimer.objects.filter(lead=lead).update(stage="breached")
-    real = reassign.reassign_lead
+    real = reassign.load_pool
+    slowed = []
 
-    def slow_reassign(*args, **kwargs):
-        time.sleep(0.5)  # hold the rep's row lock while the other sweep looks for a candidate
-        return real(*args, **kwargs)
+    def slow_pool(*args, **kwargs):
+        # The sweep's own path (reassign_due -> load_pool -> choose -> _apply_moves): hold the
+        # rep locks (and the counted loads) while the other sweep looks for a candidate.
+        pool = real(*args, **kwargs)
+        slowed.append(1)
+        time.sleep(0.5)
+        return pool
 
-    monkeypatch.setattr(reassign, "reassign_lead", slow_reassign)
+    monkeypatch.setattr(reassign, "load_pool", slow_pool)
     now = berlin(2026, 12, 2, 11, 31)
     results = _in_threads(2, lambda i: run_sweep(now=now, batch_size=1, max_batches=1))
+    assert len(slowed) == 2, "both sweeps went through the slowed candidate search"
     assert sorted((r.reassigned, r.no_candidate) for r in results) == [(0, 1), (1, 0)]
     assert Lead.objects.filter(owner=org.felix).count() == 1
     assert Reassignment.objects.count() == 1

@@ -18,11 +18,12 @@ from escalations import links
 from escalations.models import MessageKind, Notification, Persona, SlaTimer
 from escalations.notify import delivery, outbox
 from escalations.notify.delivery import backoff, claim, claim_row, deliver_due, enqueue_delivery
+from escalations.notify.ratelimit import DestinationLimiter
 from escalations.sweep import run_sweep
 from leadops import lifecycle
 from tests.conftest import berlin
 from tests.factories import make_lead
-from tests.fakes import Reply
+from tests.fakes import Faults, Reply
 from tests.notify_fixtures import DUE_AT, WARN_AT, after, sweep_at
 
 SEED_SENTENCE = (
@@ -110,7 +111,12 @@ def test_warning_is_posted_to_the_owners_dm_with_context_fields_and_buttons(
 
     row = _row(warning)
     assert (row.status, row.channel, row.destination) == ("sent", "slack", "ULENA")
-    assert row.provider_id == "1700000000.000001"
+    [posted] = slack_on.posted()
+    assert row.provider_id == posted["ts"]
+    assert posted["metadata"] == {
+        "event_type": "leadops_notification",
+        "event_payload": {"key": warning.dedupe_key},
+    }
     assert (row.attempts, row.last_error, row.lease_until) == (1, "", None)
     assert WARN_AT <= row.sent_at < WARN_AT + timedelta(seconds=5)  # the run's clock + send time
     event = AuditEvent.objects.get(kind="notification_sent", lead=seed_lead)
@@ -118,7 +124,7 @@ def test_warning_is_posted_to_the_owners_dm_with_context_fields_and_buttons(
     assert event.timer_id == timer.pk
     assert event.details["channel"] == "slack"
     assert event.details["destination"] == "ULENA"
-    assert event.details["provider_id"] == "1700000000.000001"
+    assert event.details["provider_id"] == posted["ts"]
     assert event.details["sent_at"] == row.sent_at.isoformat()
     assert event.details["kind"] == "warning"
 
@@ -369,16 +375,100 @@ def test_a_full_batch_in_the_task_queues_the_rest(channels_off, seed_lead, monke
     assert woken == [1], "a partial batch means nothing is left"
 
 
-def test_sends_run_concurrently(slack_on, seed_lead, settings):
+def _to_rep(lead, rep, n, now=WARN_AT) -> Notification:
+    return _extra_row(
+        lead,
+        f"test:to:{rep.pk}:{n}",
+        now=now,
+        recipient=rep,
+        kind=MessageKind.REASSIGNED_TO,
+        persona=Persona.NEW_OWNER,
+        context={"cause": "manual", "from_rep_id": rep.pk, "to_rep_id": rep.pk},
+    )
+
+
+@pytest.fixture
+def paced(settings):
+    """Pacing on (the test settings turn it off), from a fresh limiter."""
+    settings.NOTIFY_RATE_PER_SECOND = 1.0
+    settings.NOTIFY_RATE_BURST = 2
+    delivery.limiter().reset()
+    yield delivery.limiter()
+    delivery.limiter().reset()
+
+
+def test_sends_to_different_destinations_run_concurrently(slack_on, seed_lead, settings, org):
     settings.NOTIFY_CONCURRENCY = 4
     slack_on.latency = 0.5
-    for n in range(4):
-        _extra_row(seed_lead, f"test:concurrent:{n}", now=WARN_AT)
+    for rep in (org.lena, org.felix, org.jonas, org.katrin):
+        _to_rep(seed_lead, rep, 0)
 
     started = time.monotonic()
     assert deliver_due(now=WARN_AT, chain=False).sent == 4
     assert time.monotonic() - started < 1.5  # one after the other would take 2 s
     assert len(slack_on.delivered) == 4
+
+
+def test_messages_to_one_destination_go_out_one_at_a_time_in_order(slack_on, seed_lead, settings):
+    settings.NOTIFY_CONCURRENCY = 8
+    slack_on.latency = 0.05
+    rows = [_extra_row(seed_lead, f"test:order:{n}", now=WARN_AT) for n in range(6)]
+
+    assert deliver_due(now=WARN_AT, chain=False).sent == 6
+
+    keys = [m["metadata"]["event_payload"]["key"] for m in slack_on.conversations["C0DE"]]
+    assert keys == [r.dedupe_key for r in rows]
+
+
+def test_a_destination_is_sent_at_its_pace_and_the_rest_waits_in_the_outbox(
+    slack_on, seed_lead, org, paced, monkeypatch
+):
+    monkeypatch.setattr(delivery, "MAX_PACING_WAIT", 0.0)  # never wait in the worker
+    to_lena = [_to_rep(seed_lead, org.lena, n) for n in range(4)]
+    to_felix = _to_rep(seed_lead, org.felix, 0)
+
+    result = deliver_due(now=WARN_AT, chain=False)
+
+    assert (result.sent, result.retrying) == (3, 2)  # a burst of 2 to Lena, 1 to Felix
+    assert [p["channel"] for p in slack_on.delivered].count("ULENA") == 2
+    for row in to_lena[2:]:
+        row.refresh_from_db()
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert WARN_AT < row.next_attempt_at <= WARN_AT + timedelta(seconds=2)
+        assert "paced" in row.last_error
+    assert _row(to_felix).status == "sent"
+
+
+def test_a_429_holds_back_the_destinations_next_messages_until_retry_after(
+    slack_on, seed_lead, org, paced
+):
+    rows = [_to_rep(seed_lead, org.lena, n) for n in range(3)]
+    slack_on.then(Reply(429, headers={"Retry-After": "30"}))
+
+    result = deliver_due(now=WARN_AT, chain=False)
+
+    assert (result.sent, result.retrying) == (0, 3)
+    assert len(slack_on.posts) == 1, "the two behind it were not tried"
+    for row in rows:
+        row.refresh_from_db()
+        assert (row.status, row.attempts) == ("pending", 0)
+        assert row.next_attempt_at >= WARN_AT + timedelta(seconds=29)
+
+
+def test_the_pace_is_a_token_bucket_per_destination():
+    clock = [0.0]
+    pace = DestinationLimiter(rate=1.0, burst=2, clock=lambda: clock[0])
+    assert pace.take("C1", max_wait=0) == (True, 0.0)
+    assert pace.take("C1", max_wait=0) == (True, 0.0)
+    assert pace.take("C1", max_wait=0) == (False, 1.0)
+    assert pace.take("C2", max_wait=0) == (True, 0.0), "another destination has its own bucket"
+    assert pace.take("C1", max_wait=1.0) == (True, 1.0)  # reserved: wait a second
+    clock[0] = 10.0
+    assert pace.take("C1", max_wait=0) == (True, 0.0)
+    pace.block("C1", 5.0)
+    assert pace.take("C1", max_wait=0) == (False, 5.0)
+    clock[0] = 15.0
+    assert pace.take("C1", max_wait=0) == (True, 0.0)
 
 
 # --- what is never sent, or not yet ---------------------------------------------------------------
@@ -656,9 +746,9 @@ def test_a_send_is_not_started_when_the_lease_is_running_out(
     monkeypatch.setattr(delivery, "monotonic", lambda: clock[0])
     real_send = delivery.transports.SlackTransport.send
 
-    def slow_send(self, message):  # each send takes one second on the fake clock
+    def slow_send(self, message, **kwargs):  # each send takes one second on the fake clock
         clock[0] += 1.0
-        return real_send(self, message)
+        return real_send(self, message, **kwargs)
 
     monkeypatch.setattr(delivery.transports.SlackTransport, "send", slow_send)
     rows = [_extra_row(seed_lead, f"test:lease:{n}", now=WARN_AT) for n in range(5)]
@@ -671,3 +761,151 @@ def test_a_send_is_not_started_when_the_lease_is_running_out(
         assert (late.status, late.attempts, late.next_attempt_at) == ("pending", 0, WARN_AT)
         assert "lease was running out" in late.last_error
     assert len(slack_on.posts) == 3
+
+
+# --- unknown outcomes: a timeout or a reset after sending (issue 14, item 3) ----------------------
+
+
+@pytest.fixture
+def short_timeout(monkeypatch):
+    """The client gives up after 0.25 s; a reply `delay`ed by 0.6 s arrives too late."""
+    monkeypatch.setattr(delivery.transports, "HTTP_TIMEOUT_SECONDS", 0.25)
+    return 0.6
+
+
+def _posted_keys(fake) -> list[str]:
+    return [m["metadata"]["event_payload"]["key"] for m in fake.posted()]
+
+
+def test_a_post_answered_after_the_client_timeout_is_found_and_not_posted_again(
+    slack_on, warning, short_timeout
+):
+    slack_on.then(Reply(200, delay=short_timeout))  # Slack posts it, the answer comes late
+
+    first = deliver_due(now=WARN_AT, chain=False)
+
+    assert (first.sent, first.retrying, first.failed) == (0, 1, 0)
+    row = _row(warning)
+    assert (row.status, row.unsure_since) == ("pending", WARN_AT)
+    assert "outcome unknown" in row.last_error
+    assert _posted_keys(slack_on) == [warning.dedupe_key]
+
+    second = deliver_due(now=after(WARN_AT, seconds=30), chain=False)
+
+    assert second.sent == 1
+    assert _posted_keys(slack_on) == [warning.dedupe_key], "posted once"
+    assert len(slack_on.posts) == 1, "found by looking, not posted again"
+    [look] = [r for r in slack_on.requests if r.method == "conversations.history"]
+    assert look.json["channel"] == "DULENA"
+    assert look.json["include_all_metadata"] in ("1", "true", "True")
+    row = _row(warning)
+    assert (row.status, row.unsure_since) == ("sent", None)
+    assert row.provider_id == slack_on.posted()[0]["ts"]
+    assert AuditEvent.objects.filter(kind="notification_sent").count() == 1
+
+
+def test_a_timeout_where_slack_posted_nothing_is_posted_once_after_looking(
+    slack_on, warning, short_timeout
+):
+    slack_on.then(Reply(500, delay=short_timeout))  # refused, and the answer comes late too
+
+    assert deliver_due(now=WARN_AT, chain=False).retrying == 1
+    assert slack_on.posted() == []
+    assert deliver_due(now=after(WARN_AT, seconds=30), chain=False).sent == 1
+
+    assert _posted_keys(slack_on) == [warning.dedupe_key]
+    methods = [r.method for r in slack_on.requests]
+    assert methods == [
+        "chat.postMessage",
+        "conversations.open",
+        "conversations.history",
+        "chat.postMessage",
+    ]
+
+
+def test_a_connection_reset_after_slack_posted_is_found_and_not_posted_again(slack_on, warning):
+    slack_on.then(Reply(200, drop=True))  # posted, then the connection is reset unanswered
+
+    first = deliver_due(now=WARN_AT, chain=False)
+
+    assert (first.retrying, first.failed) == (1, 0)
+    assert "outcome unknown" in _row(warning).last_error
+    assert deliver_due(now=after(WARN_AT, seconds=30), chain=False).sent == 1
+    assert len(slack_on.posts) == 1
+    assert _posted_keys(slack_on) == [warning.dedupe_key]
+
+
+def test_a_timeout_on_the_last_attempt_is_not_a_failure(slack_on, warning, short_timeout, settings):
+    settings.NOTIFY_MAX_ATTEMPTS = 1
+    slack_on.then(Reply(200, delay=short_timeout))
+
+    assert deliver_due(now=WARN_AT, chain=False).failed == 0
+    assert _row(warning).status == "pending"
+    assert not Notification.objects.filter(kind="delivery_failed").exists()
+
+    assert deliver_due(now=after(WARN_AT, seconds=30), chain=False).sent == 1
+    assert len(slack_on.posts) == 1
+    assert not AuditEvent.objects.filter(kind="notification_failed").exists()
+    assert not Notification.objects.filter(kind="delivery_failed").exists()
+
+
+def test_after_the_last_attempt_timed_out_a_missing_message_fails_without_posting_again(
+    slack_on, warning, short_timeout, settings
+):
+    settings.NOTIFY_MAX_ATTEMPTS = 1
+    slack_on.then(Reply(500, delay=short_timeout))
+
+    deliver_due(now=WARN_AT, chain=False)
+    assert deliver_due(now=after(WARN_AT, seconds=30), chain=False).failed == 1
+
+    assert len(slack_on.posts) == 1, "the look after the last attempt does not post"
+    assert "does not have the message" in _row(warning).last_error
+    assert Notification.objects.filter(kind="delivery_failed").count() == 1
+
+
+def test_a_worker_lost_after_slack_posted_is_not_posted_again_after_the_lease(
+    slack_on, warning, settings, monkeypatch
+):
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker killed between Slack's answer and the record")
+
+    monkeypatch.setattr(delivery, "_record_group", crash)
+    with pytest.raises(RuntimeError):
+        deliver_due(now=WARN_AT, chain=False)
+    monkeypatch.undo()
+    assert _row(warning).status == "sending"
+    assert len(slack_on.posts) == 1
+
+    lease = timedelta(seconds=settings.NOTIFY_LEASE_SECONDS)
+    assert deliver_due(now=WARN_AT + lease + timedelta(seconds=1), chain=False).sent == 1
+
+    assert len(slack_on.posts) == 1
+    assert _posted_keys(slack_on) == [warning.dedupe_key]
+    row = _row(warning)
+    assert (row.status, row.provider_id) == ("sent", slack_on.posted()[0]["ts"])
+
+
+def test_a_flaky_slack_gets_every_message_exactly_once_and_none_is_failed(
+    slack_on, seed_lead, short_timeout, settings
+):
+    """30 % 500s, 10 % 429 with Retry-After, 10 % posted but answered after the timeout."""
+    settings.NOTIFY_MAX_ATTEMPTS = 30  # a run of 500s long enough to fail is not the point here
+    settings.NOTIFY_CONCURRENCY = 8
+    slack_on.faults = Faults(error=0.3, rate_limited=0.1, slow=0.1, slow_by=short_timeout)
+    rows = [_extra_row(seed_lead, f"test:flaky:{n}", now=WARN_AT) for n in range(80)]
+
+    now, rounds = WARN_AT, 0
+    while Notification.objects.filter(status__in=["pending", "sending"]).exists():
+        deliver_due(now=now, limit=100, chain=False)
+        now += timedelta(seconds=settings.NOTIFY_BACKOFF_CAP_SECONDS)
+        rounds += 1
+        assert rounds < 60
+
+    keys = _posted_keys(slack_on)
+    assert sorted(keys) == sorted(r.dedupe_key for r in rows), "every message exactly once"
+    assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
+    assert not Notification.objects.filter(kind="delivery_failed").exists()
+    assert len(slack_on.posts) > len(rows), "the faults happened"
+    ts_by_key = {m["metadata"]["event_payload"]["key"]: m["ts"] for m in slack_on.posted()}
+    for row in Notification.objects.all():
+        assert row.provider_id == ts_by_key[row.dedupe_key]

@@ -464,3 +464,25 @@ def test_replan_onto_a_wall_clock_policy_keeps_the_business_time_already_used(or
     timer = _timer(lead)
     assert timer.clock == "calendar" and timer.consumed == timedelta(minutes=30)
     assert timer.due_at == berlin(2026, 12, 4, 19, 0)
+
+
+def test_a_batch_that_falls_back_to_lead_by_lead_is_counted_as_an_error(
+    org, policies, monkeypatch, caplog
+):
+    with _at(berlin(2026, 12, 2, 10, 0)):
+        for name in ("A", "B"):
+            make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena, name=name)
+    real = sweep.reassign.reassign_due
+
+    def deadlocked_batch(timers, **kwargs):
+        if len(timers) > 1:  # the whole batch fails (as a deadlock victim would); one by one works
+            raise RuntimeError("deadlock detected")
+        return real(timers, **kwargs)
+
+    monkeypatch.setattr(sweep.reassign, "reassign_due", deadlocked_batch)
+    with caplog.at_level("INFO", logger="escalations.sweep"):
+        result = run_sweep(now=berlin(2026, 12, 2, 11, 31))
+
+    assert (result.reassigned, result.fallbacks, result.errors) == (2, 1, 1)
+    assert "1 errors (1 batch(es) failed and retried lead by lead)" in result.summary()
+    assert "0 errors" not in caplog.text

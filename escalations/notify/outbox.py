@@ -71,6 +71,7 @@ def message_values(
         "lease_until": None,
         "last_error": "",
         "provider_id": "",
+        "unsure_since": None,
         "context": context or {},
         "created_at": now,
         "sent_at": None,

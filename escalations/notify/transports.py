@@ -1,17 +1,29 @@
-"""One transport per channel behind one contract (SPEC §8): `send(message) -> SendResult`, raising
-`TemporaryError` (try again later, maybe after `retry_after` seconds) or `PermanentError` (trying
-again cannot help). Transports do no database work, so delivery can run them in threads.
+"""One transport per channel behind one contract (SPEC §8):
+`send(message, key=..., unsure_since=...) -> SendResult`, raising `TemporaryError` (try again
+later, maybe after `retry_after` seconds),
+`UnknownOutcome` (the request went out and no answer came back: it may have been posted) or
+`PermanentError` (trying again cannot help). Transports do no database work, so delivery can run
+them in threads.
+
+Slack is exactly-once as seen by the reader: every post carries the outbox row's key in its
+message `metadata`, and a send after an unknown outcome (`unsure_since` set) first looks for that
+key in the destination's `conversations.history`. Teams webhooks and email have no way to ask
+what arrived, so after a timeout they are sent again: at least once (see the README).
 
 Which transport a notification takes is decided in `escalations/notify/routing.py`."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import smtplib
+import socket
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 
 from django.conf import settings
@@ -21,6 +33,19 @@ from django.core.mail.utils import DNS_NAME
 logger = logging.getLogger(__name__)
 
 HTTP_TIMEOUT_SECONDS = 10
+
+# What a Slack message carries so that we can find it again after an unknown outcome.
+SLACK_METADATA_EVENT = "leadops_notification"
+# conversations.history pages read when looking for a message (200 messages each), and how far
+# before the first unsure send the look starts (clock skew between us and Slack).
+SLACK_HISTORY_PAGES = 10
+SLACK_HISTORY_MARGIN = timedelta(minutes=2)
+
+
+def http_timeout() -> float:
+    """Seconds a provider has to answer one request (read at call time: tests shorten it)."""
+    return HTTP_TIMEOUT_SECONDS
+
 
 SLACK = "slack"
 TEAMS = "teams"
@@ -88,6 +113,21 @@ class TemporaryError(DeliveryError):
         self.rate_limited = rate_limited
 
 
+class UnknownOutcome(TemporaryError):
+    """The request went out but no answer came back (a timeout, a reset connection): the
+    provider may have acted on it. Not a failure: delivery looks before sending again."""
+
+
+def _unknown_outcome(exc: BaseException) -> bool:
+    """A network error after which the provider may have the message. Only a refused
+    connection, a name that does not resolve or a request never built prove that nothing was
+    sent; a timeout or a reset may come after the provider acted."""
+    if not isinstance(exc, OSError | http.client.HTTPException):
+        return False  # slack_sdk refused the request before sending it
+    reason = getattr(exc, "reason", exc)  # urllib wraps connect-time errors in URLError
+    return not isinstance(reason, ConnectionRefusedError | socket.gaierror)
+
+
 class PermanentError(DeliveryError):
     def __init__(self, message: str, *, transport_down: bool = False):
         super().__init__(message)
@@ -108,6 +148,9 @@ def _retry_after(value) -> float | None:
     return max(seconds, 0.0)
 
 
+_clients = threading.local()
+
+
 # --- transports -----------------------------------------------------------------------------------
 
 
@@ -122,31 +165,91 @@ class SlackTransport:
         self.destination = target
 
     def _client(self):
+        """One client per sending thread and configuration (building one per message cost as
+        much CPU as the rest of the send)."""
         from slack_sdk import WebClient
 
-        return WebClient(
-            token=settings.SLACK_BOT_TOKEN,
-            base_url=settings.SLACK_API_URL,
-            timeout=HTTP_TIMEOUT_SECONDS,
-            retry_handlers=[],
+        config = (settings.SLACK_BOT_TOKEN, settings.SLACK_API_URL, http_timeout())
+        cached = getattr(_clients, "slack", None)
+        if cached is None or cached[0] != config:
+            client = WebClient(
+                token=config[0], base_url=config[1], timeout=config[2], retry_handlers=[]
+            )
+            _clients.slack = cached = (config, client)
+        return cached[1]
+
+    def send(
+        self, message, *, key: str = "", unsure_since: datetime | None = None, post: bool = True
+    ) -> SendResult:
+        """Post `message`; when an earlier send of it is unsure (`unsure_since`), first look
+        for it and post only if it is not there. Without `post`, only look."""
+        client = self._client()
+        if unsure_since is not None and key:
+            found = self._call(lambda: self.find(client, key, unsure_since), "looking")
+            if found:
+                return SendResult(provider_id=found, destination=self.destination)
+            if not post:
+                raise PermanentError(
+                    "Slack does not have the message: the last attempt's outcome was unknown "
+                    "and looking since then found nothing"
+                )
+        metadata = (
+            {"event_type": SLACK_METADATA_EVENT, "event_payload": {"key": key}} if key else None
         )
-
-    def send(self, message) -> SendResult:
-        from slack_sdk.errors import SlackApiError, SlackClientError
-
-        try:
-            response = self._client().chat_postMessage(
+        response = self._call(
+            lambda: client.chat_postMessage(
                 channel=self.destination,
                 text=message.text,
                 blocks=message.slack_blocks(),
                 unfurl_links=False,
                 unfurl_media=False,
-            )
+                metadata=metadata,
+            ),
+            "posting",
+        )
+        return SendResult(provider_id=str(response.get("ts") or ""), destination=self.destination)
+
+    def _call(self, request, doing: str):
+        from slack_sdk.errors import SlackApiError, SlackClientError
+
+        try:
+            return request()
         except SlackApiError as exc:
             raise self._classify(exc) from exc
-        except (SlackClientError, OSError) as exc:  # connection refused, timeout, DNS...
-            raise TemporaryError(f"Slack unreachable: {type(exc).__name__}: {exc}") from exc
-        return SendResult(provider_id=str(response.get("ts") or ""), destination=self.destination)
+        except (SlackClientError, OSError, http.client.HTTPException) as exc:
+            text = f"Slack unreachable while {doing}: {type(exc).__name__}: {exc}"
+            if _unknown_outcome(exc):
+                raise UnknownOutcome(f"{text} (outcome unknown)") from exc
+            raise TemporaryError(text) from exc
+
+    def find(self, client, key: str, since: datetime) -> str:
+        """The ts of our message carrying `key` in the destination since `since`, or "".
+        A DM is looked up in the bot's conversation with the user (conversations.open)."""
+        channel = self.destination
+        if channel.startswith(("U", "W")):
+            channel = client.conversations_open(users=channel)["channel"]["id"]
+        oldest = f"{(since - SLACK_HISTORY_MARGIN).timestamp():.6f}"
+        cursor = None
+        for _ in range(SLACK_HISTORY_PAGES):
+            page = client.conversations_history(
+                channel=channel,
+                oldest=oldest,
+                include_all_metadata=True,
+                limit=200,
+                cursor=cursor,
+            )
+            for item in page.get("messages") or []:
+                metadata = item.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == SLACK_METADATA_EVENT and payload.get("key") == key:
+                    return str(item.get("ts") or "")
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                return ""
+        raise TemporaryError(
+            f"Slack: {SLACK_HISTORY_PAGES * 200} messages since {oldest} and ours not among them "
+            "yet; looking again later"
+        )
 
     @staticmethod
     def _classify(exc) -> DeliveryError:
@@ -184,7 +287,7 @@ class TeamsTransport:
         # The webhook URL is a credential: rows and audit name the team, not the URL.
         self.destination = f"teams:{label}"
 
-    def send(self, message) -> SendResult:
+    def send(self, message, **_) -> SendResult:
         body = json.dumps(
             {
                 "type": "message",
@@ -204,7 +307,7 @@ class TeamsTransport:
             headers={"Content-Type": "application/json; charset=utf-8"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_SECONDS) as response:
+            with urllib.request.urlopen(request, timeout=http_timeout()) as response:
                 response.read()
                 provider_id = (
                     response.headers.get("request-id")
@@ -233,7 +336,7 @@ class EmailTransport:
     def __init__(self, address: str):
         self.destination = address
 
-    def send(self, message) -> SendResult:
+    def send(self, message, **_) -> SendResult:
         message_id = make_msgid(domain=DNS_NAME)
         mail = EmailMultiAlternatives(
             subject=message.email_subject(),
@@ -269,6 +372,6 @@ class ConsoleTransport:
     def __init__(self, recipient: str = ""):
         self.recipient = recipient
 
-    def send(self, message) -> SendResult:
+    def send(self, message, **_) -> SendResult:
         logger.info("notification for %s: %s", self.recipient or "the team", message.text)
         return SendResult(provider_id="", destination=self.destination)

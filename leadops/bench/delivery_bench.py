@@ -3,8 +3,12 @@ compare-and-set, render Block Kit, send in NOTIFY_CONCURRENCY threads, record + 
 fake Slack Web API on 127.0.0.1 (in a process of its own) that answers every request after a
 fixed latency.
 
-    .venv/bin/python -m bench.delivery_bench [--messages 1000] [--concurrency 8]
-                                             [--latency-ms 50] [--batch-size 50]
+    python manage.py bench delivery [--messages 1000] [--reps 500] [--concurrency N]
+                                    [--latency-ms 50] [--batch-size N] [--profile]
+
+Each rep is one Slack destination (a DM); messages to one destination go out in order and at
+most at Slack's per-channel rate (NOTIFY_RATE_*), so the figure needs many destinations, as a
+real sweep has (one DM per owner).
 
 It runs in a throwaway database (test_<name> on PostgreSQL, a SQLite file otherwise) created,
 migrated and dropped by the run, like the other benchmarks: the app's data is never touched.
@@ -15,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import os
 import sys
 import time
@@ -25,7 +28,8 @@ from datetime import timedelta
 from escalations import timers
 from escalations.models import MessageKind, Notification, Persona, SlaPolicy, Stage
 from escalations.notify.delivery import deliver_due
-from leadops.bench.harness import throwaway_database
+from leadops.bench.fake_slack_process import FakeSlackProcess
+from leadops.bench.harness import profiled, throwaway_database
 from leadops.models import Lead, LeadState, Source
 from teams.models import Market, Rep, Role, Team
 
@@ -45,6 +49,8 @@ def _parse(argv):
 
     parser = argparse.ArgumentParser(prog="delivery_bench", description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=1000, help="outbox rows to deliver")
+    parser.add_argument("--reps", type=int, default=500, help="owners: one Slack DM each")
+    parser.add_argument("--profile", action="store_true", help="print a profile of the run")
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -61,13 +67,13 @@ def _parse(argv):
         help="rows per deliver_due call (default: NOTIFY_BATCH_SIZE)",
     )
     args = parser.parse_args(argv)
-    if min(args.messages, args.concurrency, args.batch_size) < 1 or args.latency_ms < 0:
+    if min(args.messages, args.reps, args.concurrency, args.batch_size) < 1 or args.latency_ms < 0:
         parser.error("counts must be positive and the latency not negative")
     return args
 
 
-def _populate(count: int, now):
-    """A throwaway market open around the clock, a team of ten reps, a 4 h policy, `count`
+def _populate(count: int, now, reps: int = 10):
+    """A throwaway market open around the clock, a team of `reps` reps, a 4 h policy, `count`
     leads with running timers and one due warning each."""
     tag = uuid.uuid4().hex[:6]
     market = Market.objects.create(
@@ -86,16 +92,18 @@ def _populate(count: int, now):
         role=Role.MANAGER,
         slack_user_id=f"UBM{tag}",
     )
-    reps = [
-        Rep.objects.create(
-            name=f"Bench Rep {n}",
-            email=f"rep{n}-{tag}@bench.invalid",
-            team=team,
-            slack_user_id=f"UB{n}{tag}",
-            capacity=count,
-        )
-        for n in range(10)
-    ]
+    reps = Rep.objects.bulk_create(
+        [
+            Rep(
+                name=f"Bench Rep {n}",
+                email=f"rep{n}-{tag}@bench.invalid",
+                team=team,
+                slack_user_id=f"UB{n}x{tag}",
+                capacity=count,
+            )
+            for n in range(reps)
+        ]
+    )
     source, _ = Source.objects.get_or_create(code="bench", defaults={"name": "Benchmark"})
     SlaPolicy.objects.create(state=LeadState.NEW, market=market, window="4h")
     started = now - timedelta(hours=3, minutes=12)
@@ -147,38 +155,6 @@ def _populate(count: int, now):
     Notification.objects.bulk_create(rows, batch_size=500)
 
 
-def _serve_fake_slack(latency: float, pipe) -> None:
-    """The fake Slack in its own process, as the real one is: its parsing and JSON must not
-    compete with delivery for this process's GIL. Sends its port, then the number of messages
-    received once told to stop."""
-    from tests.fakes import FakeSlack
-
-    with FakeSlack(latency=latency) as fake:
-        pipe.send(fake.port)
-        pipe.recv()
-        pipe.send(len(fake.delivered))
-
-
-class _FakeSlackProcess:
-    def __init__(self, latency: float):
-        context = multiprocessing.get_context("spawn")
-        self._pipe, child = context.Pipe()
-        self._process = context.Process(
-            target=_serve_fake_slack, args=(latency, child), daemon=True
-        )
-        self.delivered = 0
-
-    def __enter__(self):
-        self._process.start()
-        self.url = f"http://127.0.0.1:{self._pipe.recv()}/api/"
-        return self
-
-    def __exit__(self, *exc):
-        self._pipe.send("stop")
-        self.delivered = self._pipe.recv()
-        self._process.join(timeout=10)
-
-
 def main(argv=None) -> int:
     _setup_django()
 
@@ -194,7 +170,7 @@ def _run(args) -> int:
 
     logging.getLogger("escalations").setLevel(logging.WARNING)
     now = timezone.now()
-    fake = _FakeSlackProcess(latency=args.latency_ms / 1000)
+    fake = FakeSlackProcess(latency=args.latency_ms / 1000)
     with (
         fake,
         override_settings(
@@ -207,24 +183,26 @@ def _run(args) -> int:
         ),
     ):
         setup_started = time.perf_counter()
-        _populate(args.messages, now)
+        _populate(args.messages, now, args.reps)
         setup_seconds = time.perf_counter() - setup_started
         sent = failed = calls = 0
         started = time.perf_counter()
-        while True:
-            result = deliver_due(now=now, chain=False)
-            if not result.claimed:
-                break
-            calls += 1
-            sent += result.sent
-            failed += result.failed + result.retrying
+        with profiled(args.profile):
+            while True:
+                result = deliver_due(now=now, chain=False)
+                if not result.claimed:
+                    break
+                calls += 1
+                sent += result.sent
+                failed += result.failed + result.retrying
         elapsed = time.perf_counter() - started
     delivered = fake.delivered
 
     rate = sent / elapsed if elapsed else 0.0
     print(
         f"delivery: {sent:,} messages in {elapsed:.1f} s = {rate:,.0f} msg/s "
-        f"(concurrency {args.concurrency}, fake Slack {args.latency_ms:g} ms)"
+        f"(concurrency {args.concurrency}, fake Slack {args.latency_ms:g} ms, "
+        f"{min(args.reps, args.messages)} destinations)"
     )
     print(
         f"  {calls} batches of up to {args.batch_size}, {failed} not sent, "
