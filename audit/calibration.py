@@ -1,0 +1,543 @@
+"""Calibration (SPEC §11): what a quarter of escalations says about the windows, the routing and
+the messages, read from the audit log.
+
+Everything here is a reading of the log, aggregated in SQL (no Python loop over timers or
+events). The log already keeps each fact as it was when it happened: the business time a timer
+had used when the progress came (`elapsed` of `sla_met`, measured on the timer's own clock and
+calendar), the policy version at a breach, the team at a reassignment. An event belongs to the
+period its timer started in (`timer_started_at`), so a timer is counted once, in one quarter.
+
+- Breach rate = timers that reached the breach stage ÷ timers that ended or reached it (a running
+  timer not yet breached counts neither way).
+- Percentiles are nearest-rank: p50 of n values is the value of rank ceil(n/2) in ascending order
+  (so with ties and few points the answer is always one of the values).
+- A stage message (warning, breach) is *acted on* when progress ended its timer before the next
+  stage fired, *ignored* when the next stage fired first; other outcomes (the timer cancelled,
+  still running) are neither. Other messages count as sent or failed only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery
+from django.db.models.expressions import Window
+from django.db.models.fields.json import KT
+from django.db.models.functions import RowNumber
+
+from audit.models import AuditEvent, AuditKind
+from leadops.models import OPEN_STATES, Lead
+from teams.models import Market, Rep, Team
+
+K = AuditKind
+# The events that say a timer ended (progress, cancelled, handed to someone else, a revert ended
+# it), or reached the breach stage: the breach rate's denominator.
+SETTLED = (
+    K.SLA_BREACH,
+    K.SLA_MET,
+    K.SLA_CANCELLED,
+    K.LEAD_ASSIGNED,
+    K.SLA_BREACH_AUTO_REASSIGN,
+    K.REASSIGNMENT_REVERTED,
+)
+# Every event that says a timer existed and moved (a warned, still running timer is one).
+TIMER_KINDS = (*SETTLED, K.SLA_WARNING)
+# The stage after a message's stage (for "ignored"): the breach, or the reassign stage's events.
+NEXT_STAGE_KINDS = (
+    K.SLA_BREACH,
+    K.SLA_BREACH_AUTO_REASSIGN,
+    K.REASSIGN_NO_CANDIDATE,
+    K.REASSIGN_LIMIT_REACHED,
+)
+STAGE_MESSAGE_KINDS = ("warning", "breach")
+
+
+class PeriodError(ValueError):
+    pass
+
+
+# --- the period -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Period:
+    """[start, end) in UTC."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+    def as_dict(self) -> dict:
+        return {"from": self.start.isoformat(), "to": self.end.isoformat(), "label": self.label}
+
+
+def _quarter_start(year: int, quarter: int) -> datetime:
+    return datetime(year, 3 * (quarter - 1) + 1, 1, tzinfo=UTC)
+
+
+def quarter(text: str) -> Period:
+    """`2026Q3` → 1 July 2026 00:00 UTC up to 1 October."""
+    text = (text or "").strip().upper()
+    try:
+        year_text, q_text = text.split("Q")
+        year, q = int(year_text), int(q_text)
+    except ValueError:
+        raise PeriodError(f"{text!r} is not a quarter: write it like 2026Q3") from None
+    if not 1 <= q <= 4 or not 1970 <= year <= 9000:
+        raise PeriodError(f"{text!r} is not a quarter: write it like 2026Q3")
+    end = _quarter_start(year + 1, 1) if q == 4 else _quarter_start(year, q + 1)
+    return Period(_quarter_start(year, q), end, f"{year}Q{q}")
+
+
+def last_full_quarter(now: datetime) -> Period:
+    q = (now.astimezone(UTC).month - 1) // 3 + 1
+    year = now.astimezone(UTC).year
+    year, q = (year - 1, 4) if q == 1 else (year, q - 1)
+    return quarter(f"{year}Q{q}")
+
+
+def date_range(start: date, end: date) -> Period:
+    """From the start date to the end date, both included (UTC days)."""
+    if end < start:
+        raise PeriodError("the period ends before it starts")
+    begin = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    stop = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+    return Period(begin, stop, f"{start.isoformat()} – {end.isoformat()}")
+
+
+def parse_period(
+    *, start: str = "", end: str = "", quarter_text: str = "", now: datetime
+) -> Period:
+    """The period a user asked for: a quarter, a date range, or the last full quarter."""
+    if quarter_text:
+        if start or end:
+            raise PeriodError("give either a quarter or a date range, not both")
+        return quarter(quarter_text)
+    if start or end:
+        if not (start and end):
+            raise PeriodError("a date range needs both a start and an end date")
+        try:
+            return date_range(date.fromisoformat(start), date.fromisoformat(end))
+        except ValueError as exc:
+            raise PeriodError(f"bad date: {exc}") from None
+    return last_full_quarter(now)
+
+
+# --- percentiles in SQL -------------------------------------------------------------------------
+
+
+def nearest_rank(n: int, percent: int) -> int:
+    """The rank (1-based, ascending) holding the `percent`-th percentile of n values."""
+    return max(1, math.ceil(n * percent / 100))
+
+
+def percentiles(queryset, *, keys: dict, value, points=(50, 90)) -> dict[tuple, dict[int, object]]:
+    """Nearest-rank percentiles of `value` per group, in one SQL statement: each row is ranked
+    in its group by a window function and only the rows at the wanted ranks come back.
+    `keys` maps output names to expressions (the group); returns {group tuple: {point: value}}."""
+    names = list(keys)
+    ranked = (
+        queryset.order_by()
+        .annotate(**{f"k_{name}": expr for name, expr in keys.items()})
+        .annotate(p_value=value)
+        .annotate(
+            p_rank=Window(
+                RowNumber(),
+                partition_by=[F(f"k_{name}") for name in names],
+                order_by=F("p_value").asc(),
+            ),
+            p_count=Window(Count("pk"), partition_by=[F(f"k_{name}") for name in names]),
+        )
+        .values(*[f"k_{name}" for name in names], "p_value", "p_rank", "p_count")
+    )
+    inner, params = ranked.query.sql_with_params()
+    wanted = " OR ".join(
+        f"(p_rank * 100 >= p_count * {int(p)} AND (p_rank - 1) * 100 < p_count * {int(p)})"
+        for p in points
+    )
+    columns = ", ".join([*(f"k_{name}" for name in names), "p_value", "p_rank", "p_count"])
+    output = ranked.query.annotations["p_value"].output_field
+    converter = _duration if isinstance(output, DurationField) else (lambda v: v)
+    out: dict[tuple, dict[int, object]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM ({inner}) ranked WHERE {wanted}", params)
+        for row in cursor.fetchall():
+            group, v, rank, count = tuple(row[: len(names)]), row[-3], row[-2], row[-1]
+            for p in points:
+                if rank == nearest_rank(count, p):
+                    out.setdefault(group, {})[p] = converter(v)
+    return out
+
+
+def _duration(value):
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(microseconds=int(value))  # SQLite keeps durations as microseconds
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Finding:
+    code: str  # breach_rate | reassign_rate | ignored_messages
+    text: str
+    figure: str
+    rows: dict  # what to list to see the rows behind it (the interface makes a link of it)
+
+
+@dataclass
+class Report:
+    period: Period
+    market: str | None
+    generated_at: datetime
+    thresholds: dict
+    by_source: list[dict] = field(default_factory=list)  # per (market, source), all states
+    by_state: list[dict] = field(default_factory=list)  # per (market, source, state)
+    teams: list[dict] = field(default_factory=list)
+    reps: list[dict] = field(default_factory=list)
+    notifications: list[dict] = field(default_factory=list)
+    policies: list[dict] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        def clean(rows):
+            return [{k: _jsonable(v) for k, v in row.items()} for row in rows]
+
+        return {
+            "period": self.period.as_dict(),
+            "market": self.market,
+            "generated_at": self.generated_at.isoformat(),
+            "thresholds": self.thresholds,
+            "findings": [asdict(f) for f in self.findings],
+            "by_source": clean(self.by_source),
+            "by_state": clean(self.by_state),
+            "teams": clean(self.teams),
+            "reps": clean(self.reps),
+            "notifications": clean(self.notifications),
+            "policies": clean(self.policies),
+        }
+
+
+def _jsonable(value):
+    if isinstance(value, timedelta):
+        return round(value.total_seconds())
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def thresholds_in_force() -> dict:
+    return {
+        "min_timers": settings.CALIBRATION_MIN_TIMERS,
+        "breach_rate_percent": settings.CALIBRATION_BREACH_RATE_PERCENT,
+        "reassign_rate_percent": settings.CALIBRATION_REASSIGN_RATE_PERCENT,
+        "ignored_rate_percent": settings.CALIBRATION_IGNORED_RATE_PERCENT,
+        "min_messages": settings.CALIBRATION_MIN_MESSAGES,
+    }
+
+
+def build_report(
+    period: Period,
+    *,
+    now: datetime,
+    market: str | None = None,
+    team_ids=None,
+) -> Report:
+    """The calibration report for a period; `market` (code) and `team_ids` (None = every team;
+    a team lead's teams otherwise) narrow it."""
+    events = AuditEvent.objects.filter(
+        timer_started_at__gte=period.start, timer_started_at__lt=period.end
+    )
+    if market:
+        events = events.filter(lead__market__code=market)
+    if team_ids is not None:
+        events = events.filter(team_id__in=sorted(team_ids))
+    report = Report(
+        period=period, market=market, generated_at=now, thresholds=thresholds_in_force()
+    )
+    report.by_state = _timer_rows(events, with_state=True)
+    report.by_source = _timer_rows(events, with_state=False)
+    report.teams = _team_rows(events, market=market, team_ids=team_ids)
+    report.reps = _rep_rows(market=market, team_ids=team_ids)
+    report.notifications = _notification_rows(events)
+    report.policies = _policy_rows(events)
+    report.findings = findings(report)
+    return report
+
+
+def _values(queryset, keys: dict):
+    """`values()` grouped by `keys` (a key named like its own field is passed by name)."""
+    named = [k for k, expr in keys.items() if isinstance(expr, F) and expr.name == k]
+    return queryset.values(*named, **{k: e for k, e in keys.items() if k not in named})
+
+
+def _timer_rows(events, *, with_state: bool) -> list[dict]:
+    keys = {"market": F("lead__market__code"), "source": F("lead__source__code")}
+    if with_state:
+        keys["state"] = F("state")
+    timer_events = events.filter(kind__in=TIMER_KINDS)
+
+    def distinct_timers(condition=None):
+        return Count("timer_id", distinct=True, filter=condition)
+
+    rows = list(
+        _values(timer_events.order_by(), keys)
+        .annotate(
+            market_name=F("lead__market__name"),
+            source_name=F("lead__source__name"),
+            leads=Count("lead_id", distinct=True),
+            timers=distinct_timers(),
+            settled=distinct_timers(Q(kind__in=SETTLED)),
+            met=distinct_timers(Q(kind=K.SLA_MET, details__outcome="met")),
+            met_late=distinct_timers(Q(kind=K.SLA_MET, details__outcome="met_late")),
+            breached=distinct_timers(Q(kind=K.SLA_BREACH)),
+            cancelled=distinct_timers(Q(kind=K.SLA_CANCELLED)),
+        )
+        .order_by(*keys)
+    )
+    progress = percentiles(
+        events.filter(kind=K.SLA_MET, elapsed__isnull=False),
+        keys=keys,
+        value=F("elapsed"),
+    )
+    for row in rows:
+        group = tuple(row[name] for name in keys)
+        figures = progress.get(group, {})
+        row["breach_rate"] = _rate(row["breached"], row["settled"])
+        row["p50_to_progress"] = figures.get(50)
+        row["p90_to_progress"] = figures.get(90)
+        if not with_state:
+            row["state"] = ""
+    return rows
+
+
+def _team_rows(events, *, market, team_ids) -> list[dict]:
+    teams = Team.objects.select_related("market").order_by("market__code", "slug")
+    if market:
+        teams = teams.filter(market__code=market)
+    if team_ids is not None:
+        teams = teams.filter(pk__in=sorted(team_ids))
+    figures = {
+        row["team_id"]: row
+        for row in events.filter(team_id__isnull=False)
+        .order_by()
+        .values("team_id")
+        .annotate(
+            timers=Count("timer_id", distinct=True, filter=Q(kind__in=TIMER_KINDS)),
+            auto_reassignments=Count("pk", filter=Q(kind=K.SLA_BREACH_AUTO_REASSIGN)),
+            reverts=Count("pk", filter=Q(kind=K.REASSIGNMENT_REVERTED)),
+            no_candidate=Count("pk", filter=Q(kind=K.REASSIGN_NO_CANDIDATE)),
+            limit_reached=Count("pk", filter=Q(kind=K.REASSIGN_LIMIT_REACHED)),
+        )
+    }
+    rows = []
+    for team in teams:
+        f = figures.get(team.pk, {})
+        timers, auto = f.get("timers", 0), f.get("auto_reassignments", 0)
+        rows.append(
+            {
+                "team": team.slug,
+                "team_name": team.name,
+                "team_id": team.pk,
+                "market": team.market.code,
+                "timers": timers,
+                "auto_reassignments": auto,
+                "reassignment_rate": _rate(auto, timers),
+                "reverts": f.get("reverts", 0),
+                "no_candidate": f.get("no_candidate", 0),
+                "limit_reached": f.get("limit_reached", 0),
+            }
+        )
+    return rows
+
+
+def _rep_rows(*, market, team_ids) -> list[dict]:
+    """Load now (open leads owned) against capacity, per active rep."""
+    reps = Rep.objects.filter(active=True).select_related("team")
+    if market:
+        reps = reps.filter(team__market__code=market)
+    if team_ids is not None:
+        reps = reps.filter(team_id__in=sorted(team_ids))
+    load = dict(
+        Lead.objects.filter(owner_id__in=reps.values("pk"), state__in=sorted(OPEN_STATES))
+        .order_by()
+        .values_list("owner_id")
+        .annotate(n=Count("pk"))
+    )
+    return [
+        {
+            "team": rep.team.slug,
+            "rep": rep.name,
+            "rep_email": rep.email,
+            "role": rep.role,
+            "load": load.get(rep.pk, 0),
+            "capacity": rep.capacity,
+            "load_ratio": _rate(load.get(rep.pk, 0), rep.capacity),
+        }
+        for rep in reps.order_by("team__slug", "name")
+    ]
+
+
+def _notification_rows(events) -> list[dict]:
+    later_on_timer = AuditEvent.objects.filter(
+        timer_id=OuterRef("timer_id"), occurred_at__gt=OuterRef("occurred_at")
+    ).order_by("occurred_at")
+    messages = (
+        events.filter(kind__in=(K.NOTIFICATION_SENT, K.NOTIFICATION_FAILED))
+        .annotate(persona=KT("details__persona"))
+        .annotate(
+            progress_at=Subquery(later_on_timer.filter(kind=K.SLA_MET).values("occurred_at")[:1]),
+            next_stage_at=Subquery(
+                later_on_timer.filter(kind__in=NEXT_STAGE_KINDS).values("occurred_at")[:1]
+            ),
+        )
+    )
+    # The message kind is looked up on `details` directly: a KT annotation inside an aggregate's
+    # filter gets its parameters out of order on SQLite ("malformed JSON").
+    stage_sent = Q(kind=K.NOTIFICATION_SENT, details__kind__in=STAGE_MESSAGE_KINDS)
+    acted = (
+        stage_sent
+        & Q(progress_at__isnull=False)
+        & (Q(next_stage_at__isnull=True) | Q(progress_at__lte=F("next_stage_at")))
+    )
+    ignored = (
+        stage_sent
+        & Q(next_stage_at__isnull=False)
+        & (Q(progress_at__isnull=True) | Q(next_stage_at__lt=F("progress_at")))
+    )
+    keys = {"persona": F("persona"), "team_slug": F("team__slug")}
+    rows = list(
+        messages.order_by()
+        .values(**keys)
+        .annotate(
+            team_name=F("team__name"),
+            sent=Count("pk", filter=Q(kind=K.NOTIFICATION_SENT)),
+            failed=Count("pk", filter=Q(kind=K.NOTIFICATION_FAILED)),
+            stage_messages=Count("pk", filter=stage_sent),
+            acted_on=Count("pk", filter=acted),
+            ignored=Count("pk", filter=ignored),
+        )
+        .order_by("persona", "team_slug")
+    )
+    to_action = percentiles(
+        messages.filter(acted),
+        keys=keys,
+        value=ExpressionWrapper(F("progress_at") - F("occurred_at"), output_field=DurationField()),
+        points=(50,),
+    )
+    for row in rows:
+        row["team"] = row.pop("team_slug")
+        row["ignored_rate"] = _rate(row["ignored"], row["stage_messages"])
+        row["p50_to_action"] = to_action.get((row["persona"], row["team"]), {}).get(50)
+    return rows
+
+
+def _policy_rows(events) -> list[dict]:
+    return [
+        {**row, "breach_rate": _rate(row["breaches"], row["settled"])}
+        for row in events.filter(policy_id__isnull=False)
+        .order_by()
+        .values("policy_id", "policy_version", "state", "window")
+        .annotate(
+            timers=Count("timer_id", distinct=True, filter=Q(kind__in=TIMER_KINDS)),
+            settled=Count("timer_id", distinct=True, filter=Q(kind__in=SETTLED)),
+            breaches=Count("pk", filter=Q(kind=K.SLA_BREACH)),
+            auto_reassignments=Count("pk", filter=Q(kind=K.SLA_BREACH_AUTO_REASSIGN)),
+            reverts=Count("pk", filter=Q(kind=K.REASSIGNMENT_REVERTED)),
+        )
+        .filter(timers__gt=0)
+        .order_by("state", "policy_id", "policy_version", "window")
+    ]
+
+
+# --- findings -----------------------------------------------------------------------------------
+
+
+def _percent(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate * 100:.0f} %"
+
+
+def _over(rate: float | None, n: int, *, minimum: int, percent: int) -> bool:
+    return rate is not None and n >= minimum and rate * 100 >= percent
+
+
+def findings(report: Report) -> list[Finding]:
+    """The seed's three rules, with the thresholds of the settings; a rate needs a minimum
+    number of timers (or messages) behind it before it is a finding."""
+    t = report.thresholds
+    out = []
+    for row in report.by_source:
+        rate = row["breach_rate"]
+        if _over(rate, row["settled"], minimum=t["min_timers"], percent=t["breach_rate_percent"]):
+            out.append(
+                Finding(
+                    code="breach_rate",
+                    text=(
+                        f"{row['market_name']} · {row['source_name']}: "
+                        f"{_percent(rate)} of timers breached. The window may be too "
+                        "aggressive for this market and source, or the team understaffed."
+                    ),
+                    figure=(
+                        f"{row['breached']} of {row['settled']} timers "
+                        f"(threshold {t['breach_rate_percent']} %)"
+                    ),
+                    rows={
+                        "kind": K.SLA_BREACH,
+                        "market": row["market"],
+                        "source": row["source"],
+                    },
+                )
+            )
+    for row in report.teams:
+        rate = row["reassignment_rate"]
+        if _over(rate, row["timers"], minimum=t["min_timers"], percent=t["reassign_rate_percent"]):
+            out.append(
+                Finding(
+                    code="reassign_rate",
+                    text=(
+                        f"{row['team_name']}: {_percent(rate)} of timers ended in an "
+                        f"auto-reassignment ({row['reverts']} reverted as misfires). Tune "
+                        "the routing rule (who gets leads, capacity, hours), not the "
+                        "escalation rule."
+                    ),
+                    figure=(
+                        f"{row['auto_reassignments']} of {row['timers']} timers "
+                        f"(threshold {t['reassign_rate_percent']} %)"
+                    ),
+                    rows={"kind": K.SLA_BREACH_AUTO_REASSIGN, "team": row["team"]},
+                )
+            )
+    for row in report.notifications:
+        rate = row["ignored_rate"]
+        n = row["stage_messages"]
+        if _over(rate, n, minimum=t["min_messages"], percent=t["ignored_rate_percent"]):
+            persona = row["persona"] or "?"
+            out.append(
+                Finding(
+                    code="ignored_messages",
+                    text=(
+                        f"{row['team_name']}: {_percent(rate)} of the warnings and breach "
+                        f"notices to the {persona.replace('_', ' ')} were ignored (the next "
+                        "stage fired first). The messages may be too noisy or too generic."
+                    ),
+                    figure=(
+                        f"{row['ignored']} of {row['stage_messages']} stage messages "
+                        f"(threshold {t['ignored_rate_percent']} %)"
+                    ),
+                    rows={"kind": K.NOTIFICATION_SENT, "team": row["team"]},
+                )
+            )
+    return out
+
+
+def markets() -> list[Market]:
+    return list(Market.objects.order_by("code"))
