@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.test import override_settings
 
@@ -219,3 +223,61 @@ def test_the_report_keeps_to_the_period_the_market_and_the_teams_asked_for(org):
     assert {r["market"] for r in scoped.by_source} == {"IN"}
     assert [t["team"] for t in scoped.teams] == ["in-inside"]
     assert {r["team"] for r in scoped.reps} == {"in-inside"}
+
+
+def _calibrate(*args) -> str:
+    out = io.StringIO()
+    call_command("calibrate", *args, stdout=out)
+    return out.getvalue()
+
+
+@override_settings(CALIBRATION_MIN_TIMERS=2)
+def test_calibrate_prints_findings_first_then_the_tables(org):
+    lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+    _breached(lead)
+    _met(lead, timedelta(minutes=75), outcome="met_late")
+    text = _calibrate("--quarter", "2026Q4")
+    assert text.index("Findings") < text.index("Timers per market and source")
+    assert "Germany · Paid social: 50 % of timers breached" in text
+    assert "1 h 15 min" in text
+
+
+def test_calibrate_json_keeps_codes_beside_names(org):
+    lead = make_lead(team=org.india_team, source=org.paid_social, owner=org.asha)
+    _met(lead, timedelta(minutes=30))
+    data = json.loads(_calibrate("--quarter", "2026Q4", "--format", "json", "--market", "IN"))
+    assert data["period"]["label"] == "2026Q4"
+    (row,) = data["by_source"]
+    assert (row["market"], row["market_name"], row["source"], row["source_name"]) == (
+        "IN",
+        "India",
+        "paid_social",
+        "Paid social",
+    )
+    assert row["p50_to_progress"] == 1800  # seconds
+    assert {t["team"]: t["team_name"] for t in data["teams"]} == {"in-inside": "India inside sales"}
+
+
+def test_calibrate_csv_writes_one_table_with_seconds_and_fractions(org):
+    lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+    _breached(lead)
+    _met(lead, timedelta(minutes=90))
+    rows = list(
+        csv.DictReader(
+            io.StringIO(_calibrate("--from", "2026-11-01", "--to", "2026-11-30", "--format", "csv"))
+        )
+    )
+    (row,) = rows
+    assert (row["market"], row["state"], row["timers"], row["breached"]) == ("DE", "NEW", "2", "1")
+    assert (row["breach_rate"], row["p50_to_progress"]) == ("0.5", "5400")
+    teams = _calibrate("--quarter", "2026Q4", "--format", "csv", "--table", "teams")
+    assert teams.splitlines()[0].startswith("team,team_name,market,timers")
+
+
+def test_calibrate_refuses_a_bad_period_or_market(org):
+    with pytest.raises(CommandError, match="2026Q3"):
+        _calibrate("--quarter", "Q3")
+    with pytest.raises(CommandError, match="both"):
+        _calibrate("--from", "2026-01-01")
+    with pytest.raises(CommandError, match="no market 'XX'"):
+        _calibrate("--market", "XX")
