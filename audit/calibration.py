@@ -30,8 +30,8 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
 
 from audit.models import AuditEvent, AuditKind
-from leadops.models import OPEN_STATES, Lead
-from teams.models import Market, Rep, Team
+from leadops.models import OPEN_STATES, Lead, LeadState
+from teams.models import Rep, Team
 
 K = AuditKind
 # The events that say a timer ended (progress, cancelled, handed to someone else, a revert ended
@@ -54,6 +54,7 @@ NEXT_STAGE_KINDS = (
     K.REASSIGN_LIMIT_REACHED,
 )
 STAGE_MESSAGE_KINDS = ("warning", "breach")
+_STATE_ORDER = list(LeadState.values)
 
 
 class PeriodError(ValueError):
@@ -98,6 +99,16 @@ def last_full_quarter(now: datetime) -> Period:
     year = now.astimezone(UTC).year
     year, q = (year - 1, 4) if q == 1 else (year, q - 1)
     return quarter(f"{year}Q{q}")
+
+
+def recent_quarters(now: datetime, count: int = 8) -> list[str]:
+    """The last `count` full quarters, newest first (for period pickers)."""
+    period = last_full_quarter(now)
+    out = []
+    for _ in range(count):
+        out.append(period.label)
+        period = last_full_quarter(period.start)
+    return out
 
 
 def date_range(start: date, end: date) -> Period:
@@ -198,6 +209,7 @@ class Report:
     thresholds: dict
     by_source: list[dict] = field(default_factory=list)  # per (market, source), all states
     by_state: list[dict] = field(default_factory=list)  # per (market, source, state)
+    progress_by_state: list[dict] = field(default_factory=list)  # p50/p90 per state, overall
     teams: list[dict] = field(default_factory=list)
     reps: list[dict] = field(default_factory=list)
     notifications: list[dict] = field(default_factory=list)
@@ -216,6 +228,7 @@ class Report:
             "findings": [asdict(f) for f in self.findings],
             "by_source": clean(self.by_source),
             "by_state": clean(self.by_state),
+            "progress_by_state": clean(self.progress_by_state),
             "teams": clean(self.teams),
             "reps": clean(self.reps),
             "notifications": clean(self.notifications),
@@ -266,6 +279,7 @@ def build_report(
     )
     report.by_state = _timer_rows(events, with_state=True)
     report.by_source = _timer_rows(events, with_state=False)
+    report.progress_by_state = _progress_by_state(events)
     report.teams = _team_rows(events, market=market, team_ids=team_ids)
     report.reps = _rep_rows(market=market, team_ids=team_ids)
     report.notifications = _notification_rows(events)
@@ -318,6 +332,21 @@ def _timer_rows(events, *, with_state: bool) -> list[dict]:
         if not with_state:
             row["state"] = ""
     return rows
+
+
+def _progress_by_state(events) -> list[dict]:
+    met = events.filter(kind=K.SLA_MET, elapsed__isnull=False)
+    counts = dict(met.order_by().values_list("state").annotate(n=Count("pk")))
+    figures = percentiles(met, keys={"state": F("state")}, value=F("elapsed"))
+    return [
+        {
+            "state": state,
+            "progressed": counts[state],
+            "p50_to_progress": figures.get((state,), {}).get(50),
+            "p90_to_progress": figures.get((state,), {}).get(90),
+        }
+        for state in sorted(counts, key=_STATE_ORDER.index)
+    ]
 
 
 def _team_rows(events, *, market, team_ids) -> list[dict]:
@@ -539,5 +568,21 @@ def findings(report: Report) -> list[Finding]:
     return out
 
 
-def markets() -> list[Market]:
-    return list(Market.objects.order_by("code"))
+def finding_events(
+    period: Period, rows: dict, *, team_ids=None, market: str | None = None, limit: int = 500
+):
+    """The log rows behind a finding (`Finding.rows`): its events in the period, newest first."""
+    events = AuditEvent.objects.filter(
+        timer_started_at__gte=period.start, timer_started_at__lt=period.end, kind=rows["kind"]
+    )
+    if rows.get("market") or market:
+        events = events.filter(lead__market__code=rows.get("market") or market)
+    if rows.get("source"):
+        events = events.filter(lead__source__code=rows["source"])
+    if rows.get("team"):
+        events = events.filter(team__slug=rows["team"])
+    if rows.get("kind") == K.NOTIFICATION_SENT:
+        events = events.filter(details__kind__in=STAGE_MESSAGE_KINDS)
+    if team_ids is not None:
+        events = events.filter(team_id__in=sorted(team_ids))
+    return events.select_related("team__market").order_by("-occurred_at", "-pk")[:limit]
