@@ -24,10 +24,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, DurationField, ExpressionWrapper, F, OuterRef, Q, Subquery
-from django.db.models.expressions import Window
+from django.db.models import Count, DurationField, F, Min, Q
 from django.db.models.fields.json import KT
-from django.db.models.functions import RowNumber
 
 from audit.models import AuditEvent, AuditKind
 from leadops.models import OPEN_STATES, Lead, LeadState
@@ -147,40 +145,48 @@ def nearest_rank(n: int, percent: int) -> int:
 
 
 def percentiles(queryset, *, keys: dict, value, points=(50, 90)) -> dict[tuple, dict[int, object]]:
-    """Nearest-rank percentiles of `value` per group, in one SQL statement: each row is ranked
-    in its group by a window function and only the rows at the wanted ranks come back.
-    `keys` maps output names to expressions (the group); returns {group tuple: {point: value}}."""
+    """Nearest-rank percentiles of `value` per group of `keys` (output name -> expression),
+    in one SQL statement; returns {group tuple: {point: value}}."""
     names = list(keys)
-    ranked = (
+    source = (
         queryset.order_by()
-        .annotate(**{f"k_{name}": expr for name, expr in keys.items()})
+        .annotate(**{f"c{i}": keys[name] for i, name in enumerate(names)})
         .annotate(p_value=value)
-        .annotate(
-            p_rank=Window(
-                RowNumber(),
-                partition_by=[F(f"k_{name}") for name in names],
-                order_by=F("p_value").asc(),
-            ),
-            p_count=Window(Count("pk"), partition_by=[F(f"k_{name}") for name in names]),
-        )
-        .values(*[f"k_{name}" for name in names], "p_value", "p_rank", "p_count")
+        .values(*[f"c{i}" for i in range(len(names))], "p_value")
     )
-    inner, params = ranked.query.sql_with_params()
+    output = source.query.annotations["p_value"].output_field
+    converter = _duration if isinstance(output, DurationField) else (lambda v: v)
+    sql, params = source.query.sql_with_params()
+    found = ranked_percentiles(sql, params, keys=len(names), points=points)
+    return {
+        group: {p: converter(v) for p, v in figures.items()} for group, figures in found.items()
+    }
+
+
+def ranked_percentiles(sql: str, params, *, keys: int, points=(50, 90)) -> dict:
+    """Nearest-rank percentiles over the rows of `sql`, whose columns are the group `c0` ..
+    `c{keys-1}` and the value `p_value`: each row is ranked in its group by a window function
+    and only the rows at the wanted ranks come back."""
+    groups = ", ".join(f"c{i}" for i in range(keys))
     wanted = " OR ".join(
         f"(p_rank * 100 >= p_count * {int(p)} AND (p_rank - 1) * 100 < p_count * {int(p)})"
         for p in points
     )
-    columns = ", ".join([*(f"k_{name}" for name in names), "p_value", "p_rank", "p_count"])
-    output = ranked.query.annotations["p_value"].output_field
-    converter = _duration if isinstance(output, DurationField) else (lambda v: v)
     out: dict[tuple, dict[int, object]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM ({inner}) ranked WHERE {wanted}", params)
+        cursor.execute(
+            f"""SELECT {groups}, p_value, p_rank, p_count FROM (
+                SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {groups} ORDER BY p_value) AS p_rank,
+                       COUNT(*) OVER (PARTITION BY {groups}) AS p_count
+                FROM ({sql}) s
+            ) ranked WHERE {wanted}""",
+            params,
+        )
         for row in cursor.fetchall():
-            group, v, rank, count = tuple(row[: len(names)]), row[-3], row[-2], row[-1]
+            group, v, rank, count = tuple(row[:keys]), row[keys], row[-2], row[-1]
             for p in points:
                 if rank == nearest_rank(count, p):
-                    out.setdefault(group, {})[p] = converter(v)
+                    out.setdefault(group, {})[p] = v
     return out
 
 
@@ -416,57 +422,85 @@ def _rep_rows(*, market, team_ids) -> list[dict]:
     ]
 
 
+def _seconds_between(later: str, earlier: str) -> str:
+    """SQL for the seconds from one timestamp column to another (the one vendor difference)."""
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
 def _notification_rows(events) -> list[dict]:
-    later_on_timer = AuditEvent.objects.filter(
-        timer_id=OuterRef("timer_id"), occurred_at__gt=OuterRef("occurred_at")
-    ).order_by("occurred_at")
+    """Messages per persona and team. Each message is joined (a hash join, no correlated
+    subquery) to its timer's first breach, first reassign-stage event and progress, computed
+    once per timer in a grouped subquery."""
+    per_timer = (
+        events.filter(kind__in=(*NEXT_STAGE_KINDS, K.SLA_MET), timer_id__isnull=False)
+        .order_by()
+        .values("timer_id")
+        .annotate(
+            breach_at=Min("occurred_at", filter=Q(kind=K.SLA_BREACH)),
+            reassign_at=Min("occurred_at", filter=Q(kind__in=NEXT_STAGE_KINDS[1:])),
+            met_at=Min("occurred_at", filter=Q(kind=K.SLA_MET)),
+        )
+        .values("timer_id", "breach_at", "reassign_at", "met_at")
+    )
     messages = (
         events.filter(kind__in=(K.NOTIFICATION_SENT, K.NOTIFICATION_FAILED))
-        .annotate(persona=KT("details__persona"))
-        .annotate(
-            progress_at=Subquery(later_on_timer.filter(kind=K.SLA_MET).values("occurred_at")[:1]),
-            next_stage_at=Subquery(
-                later_on_timer.filter(kind__in=NEXT_STAGE_KINDS).values("occurred_at")[:1]
-            ),
+        .order_by()
+        .annotate(persona_key=KT("details__persona"), message_kind=KT("details__kind"))
+        .values("timer_id", "team_id", "kind", "occurred_at", "persona_key", "message_kind")
+    )
+    timer_sql, timer_params = per_timer.query.sql_with_params()
+    message_sql, message_params = messages.query.sql_with_params()
+    kinds = ", ".join(["%s"] * len(STAGE_MESSAGE_KINDS))
+    joined = f"""
+        SELECT m.persona_key AS persona_key, m.team_id AS team_id, m.kind AS kind,
+               m.occurred_at AS sent_at,
+               CASE WHEN m.kind = %s AND m.message_kind IN ({kinds}) THEN 1 ELSE 0 END AS stage,
+               CASE WHEN t.met_at > m.occurred_at THEN t.met_at END AS progress_at,
+               CASE WHEN t.breach_at > m.occurred_at THEN t.breach_at
+                    WHEN t.reassign_at > m.occurred_at THEN t.reassign_at END AS next_at
+        FROM ({message_sql}) m LEFT JOIN ({timer_sql}) t ON t.timer_id = m.timer_id"""
+    params = [K.NOTIFICATION_SENT, *STAGE_MESSAGE_KINDS, *message_params, *timer_params]
+    acted = "stage = 1 AND progress_at IS NOT NULL AND (next_at IS NULL OR progress_at <= next_at)"
+    ignored = "stage = 1 AND next_at IS NOT NULL AND (progress_at IS NULL OR next_at < progress_at)"
+    totals = f"""
+        SELECT persona_key, team_id,
+               SUM(CASE WHEN kind = %s THEN 1 ELSE 0 END),
+               SUM(CASE WHEN kind = %s THEN 1 ELSE 0 END),
+               SUM(stage),
+               SUM(CASE WHEN {acted} THEN 1 ELSE 0 END),
+               SUM(CASE WHEN {ignored} THEN 1 ELSE 0 END)
+        FROM ({joined}) x GROUP BY persona_key, team_id"""
+    to_action = f"""
+        SELECT persona_key AS c0, team_id AS c1,
+               {_seconds_between("progress_at", "sent_at")} AS p_value
+        FROM ({joined}) x WHERE {acted}"""
+    with connection.cursor() as cursor:
+        cursor.execute(totals, [K.NOTIFICATION_SENT, K.NOTIFICATION_FAILED, *params])
+        figures = cursor.fetchall()
+    medians = ranked_percentiles(to_action, params, keys=2, points=(50,))
+    teams = {t.pk: t for t in Team.objects.filter(pk__in={row[1] for row in figures})}
+    rows = []
+    for persona, team_id, sent, failed, stage, acted_on, ignored_n in sorted(
+        figures, key=lambda r: (r[0] or "", teams[r[1]].slug if r[1] in teams else "")
+    ):
+        team = teams.get(team_id)
+        seconds = medians.get((persona, team_id), {}).get(50)
+        rows.append(
+            {
+                "persona": persona,
+                "team": team.slug if team else "",
+                "team_name": team.name if team else "",
+                "sent": int(sent or 0),
+                "failed": int(failed or 0),
+                "stage_messages": int(stage or 0),
+                "acted_on": int(acted_on or 0),
+                "ignored": int(ignored_n or 0),
+                "ignored_rate": _rate(int(ignored_n or 0), int(stage or 0)),
+                "p50_to_action": None if seconds is None else timedelta(seconds=round(seconds)),
+            }
         )
-    )
-    # The message kind is looked up on `details` directly: a KT annotation inside an aggregate's
-    # filter gets its parameters out of order on SQLite ("malformed JSON").
-    stage_sent = Q(kind=K.NOTIFICATION_SENT, details__kind__in=STAGE_MESSAGE_KINDS)
-    acted = (
-        stage_sent
-        & Q(progress_at__isnull=False)
-        & (Q(next_stage_at__isnull=True) | Q(progress_at__lte=F("next_stage_at")))
-    )
-    ignored = (
-        stage_sent
-        & Q(next_stage_at__isnull=False)
-        & (Q(progress_at__isnull=True) | Q(next_stage_at__lt=F("progress_at")))
-    )
-    keys = {"persona": F("persona"), "team_slug": F("team__slug")}
-    rows = list(
-        messages.order_by()
-        .values(**keys)
-        .annotate(
-            team_name=F("team__name"),
-            sent=Count("pk", filter=Q(kind=K.NOTIFICATION_SENT)),
-            failed=Count("pk", filter=Q(kind=K.NOTIFICATION_FAILED)),
-            stage_messages=Count("pk", filter=stage_sent),
-            acted_on=Count("pk", filter=acted),
-            ignored=Count("pk", filter=ignored),
-        )
-        .order_by("persona", "team_slug")
-    )
-    to_action = percentiles(
-        messages.filter(acted),
-        keys=keys,
-        value=ExpressionWrapper(F("progress_at") - F("occurred_at"), output_field=DurationField()),
-        points=(50,),
-    )
-    for row in rows:
-        row["team"] = row.pop("team_slug")
-        row["ignored_rate"] = _rate(row["ignored"], row["stage_messages"])
-        row["p50_to_action"] = to_action.get((row["persona"], row["team"]), {}).get(50)
     return rows
 
 

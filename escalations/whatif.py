@@ -247,31 +247,48 @@ class Predicted:
     worst: int = 0
 
 
-def replay_episode(
-    episode: Episode,
-    policy: DraftPolicy | None,
-    thresholds: dict,
-    market,
-    *,
-    now: datetime,
-    limit: int,
-) -> Predicted:
+@dataclass(frozen=True)
+class _Rule:
+    """A draft policy ready to replay: its calendar, its window, and the stage offsets when the
+    window is a fixed duration (business days depend on the start)."""
+
+    calendar: object
+    window: object
+    thresholds: dict
+    offsets: dict | None
+
+
+def _rule(policy: DraftPolicy, market, thresholds: dict) -> _Rule:
+    calendar = planning.calendar_for(Lead(market=market), policy.clock)
+    window = parse_window(policy.window)
+    offsets = (
+        planning.stage_offsets(window.duration, thresholds)
+        if window.business_days is None
+        else None
+    )
+    return _Rule(calendar, window, thresholds, offsets)
+
+
+def replay_episode(episode: Episode, rule: _Rule | None, *, now: datetime, limit: int) -> Predicted:
     """What the draft would have fired in this episode, progress kept where it was."""
     out = Predicted()
-    if policy is None:
+    if rule is None:
         return out
-    calendar = planning.calendar_for(Lead(market=market), policy.clock)
     until = episode.end or now
-    clock = _Clock(calendar, episode.pauses, until)
-    window = parse_window(policy.window)
+    clock = _Clock(rule.calendar, episode.pauses, until)
     start = episode.start
     while True:
-        window_business = planning.window_business_time(start, window, calendar)
-        offsets = planning.stage_offsets(window_business, thresholds)
+        offsets = rule.offsets or planning.stage_offsets(
+            planning.window_business_time(start, rule.window, rule.calendar), rule.thresholds
+        )
         used = clock.used(start, until)
-        # Progress at exactly the due instant is on time (the stage fires at the instant only
-        # when nothing came first; a progress then ends the timer).
-        reached = sum(used > offsets[name] for name in ("warn_at", "due_at", "reassign_at"))
+        # Progress at exactly a stage's instant is in time (a timer is met late only past its
+        # window, as `complete_timer` judges it).
+        reached = (
+            (used > offsets["warn_at"])
+            + (used > offsets["due_at"])
+            + (used > offsets["reassign_at"])
+        )
         out.warnings += reached >= 1
         out.breaches += reached >= 2
         out.worst = max(out.worst, reached)
@@ -322,23 +339,17 @@ def replay(
     market_codes = {pk: m.code for pk, m in markets.items()}
     source_codes = dict(Source.objects.values_list("pk", "code"))
     limit = settings.REASSIGN_LIMIT_PER_STATE
-    resolved: dict = {}
+    rules: dict = {}
     totals: dict = defaultdict(lambda: defaultdict(int))
     changed = []
     for episode in episodes:
         key = (episode.state, episode.market_id, episode.source_id)
-        if key not in resolved:
-            resolved[key] = best_match(
-                draft.policies, state=key[0], market_id=key[1], source_id=key[2]
+        if key not in rules:
+            policy = best_match(draft.policies, state=key[0], market_id=key[1], source_id=key[2])
+            rules[key] = (
+                None if policy is None else _rule(policy, markets[key[1]], draft.thresholds)
             )
-        predicted = replay_episode(
-            episode,
-            resolved[key],
-            draft.thresholds,
-            markets[episode.market_id],
-            now=now,
-            limit=limit,
-        )
+        predicted = replay_episode(episode, rules[key], now=now, limit=limit)
         row = totals[(market_codes[episode.market_id], source_codes[episode.source_id], key[0])]
         row["episodes"] += 1
         row["warnings"] += episode.warnings
