@@ -38,6 +38,7 @@ def _chart(kind, title: str, **config):
         width=720,
         height=320,
         legend_at_bottom=True,
+        explicit_size=True,
         print_values=False,
         **config,
     )

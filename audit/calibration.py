@@ -100,9 +100,11 @@ def last_full_quarter(now: datetime) -> Period:
 
 
 def recent_quarters(now: datetime, count: int = 8) -> list[str]:
-    """The last `count` full quarters, newest first (for period pickers)."""
+    """The current quarter (so far) and the `count` full quarters before it, newest first (for
+    period pickers)."""
     period = last_full_quarter(now)
-    out = []
+    current = last_full_quarter(period.end + timedelta(days=100))
+    out = [current.label]
     for _ in range(count):
         out.append(period.label)
         period = last_full_quarter(period.start)

@@ -188,6 +188,9 @@ def _timer(rng, pending, lead_id, team, owner, owners, policy, state, at):
             "thresholds": THRESHOLDS,
             "window": policy.window,
             "details": {},
+            "elapsed": None,
+            "stage_due_at": None,
+            "actor_user_id": None,
             **extra,
         }
 
