@@ -156,3 +156,20 @@ def test_simulate_refuses_a_draft_without_policies(org, tmp_path):
     draft.write_text("thresholds: {warn: 50, breach: 100, reassign: 150}\n")
     with pytest.raises(CommandError, match="sla_policies"):
         call_command("simulate", "--policy-file", str(draft), stdout=io.StringIO())
+
+
+def test_a_hold_is_left_out_of_the_replayed_business_time(org, policies):
+    # 10:00 to 10:30 running, held until 12:00, called at 12:45: 75 business minutes used, not
+    # 165. Under 1 h that is a breach (past 60 min), not a reassign stage (past 90 min).
+    with _at(berlin(2026, 12, 2, 10, 0)):
+        lead = make_lead(team=org.berlin_team, source=org.inbound_web, owner=org.lena, name="H")
+    with _at(berlin(2026, 12, 2, 10, 30)):
+        lifecycle.put_on_hold(lead, actor=org.lena, reason="Customer in a meeting")
+    with _at(berlin(2026, 12, 2, 12, 0)):
+        lifecycle.resume(lead, actor=org.lena)
+    with _at(berlin(2026, 12, 2, 12, 45)):
+        lifecycle.record_activity(lead, "call", actor=org.lena)
+    result = whatif.replay(Q4, _draft(org, "1h"), now=berlin(2026, 12, 2, 13, 0))
+    row = _row(result, source="inbound_web", state="NEW")
+    assert (row["predicted_breaches"], row["predicted_reassign_stages"]) == (1, 0)
+    assert [(c["lead"], c["predicted"]) for c in result.changed] == [("H", "breached")]
