@@ -19,17 +19,18 @@ period its timer started in (`timer_started_at`), so a timer is counted once, in
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Count, DurationField, F, Min, Q
+from django.db import connection, transaction
+from django.db.models import Count, Max, Min, Q
 from django.db.models.fields.json import KT
 
 from audit.models import AuditEvent, AuditKind
-from leadops.models import OPEN_STATES, Lead, LeadState
-from teams.models import Rep, Team
+from leadops.models import OPEN_STATES, Lead, LeadState, Source
+from teams.models import Market, Rep, Team
 
 K = AuditKind
 # The events that say a timer ended (progress, cancelled, handed to someone else, a revert ended
@@ -144,25 +145,6 @@ def parse_period(
 def nearest_rank(n: int, percent: int) -> int:
     """The rank (1-based, ascending) holding the `percent`-th percentile of n values."""
     return max(1, math.ceil(n * percent / 100))
-
-
-def percentiles(queryset, *, keys: dict, value, points=(50, 90)) -> dict[tuple, dict[int, object]]:
-    """Nearest-rank percentiles of `value` per group of `keys` (output name -> expression),
-    in one SQL statement; returns {group tuple: {point: value}}."""
-    names = list(keys)
-    source = (
-        queryset.order_by()
-        .annotate(**{f"c{i}": keys[name] for i, name in enumerate(names)})
-        .annotate(p_value=value)
-        .values(*[f"c{i}" for i in range(len(names))], "p_value")
-    )
-    output = source.query.annotations["p_value"].output_field
-    converter = _duration if isinstance(output, DurationField) else (lambda v: v)
-    sql, params = source.query.sql_with_params()
-    found = ranked_percentiles(sql, params, keys=len(names), points=points)
-    return {
-        group: {p: converter(v) for p, v in figures.items()} for group, figures in found.items()
-    }
 
 
 def ranked_percentiles(sql: str, params, *, keys: int, points=(50, 90)) -> dict:
@@ -285,101 +267,177 @@ def build_report(
     report = Report(
         period=period, market=market, generated_at=now, thresholds=thresholds_in_force()
     )
-    report.by_state = _timer_rows(events, with_state=True)
-    report.by_source = _timer_rows(events, with_state=False)
-    report.progress_by_state = _progress_by_state(events)
-    report.teams = _team_rows(events, market=market, team_ids=team_ids)
+    with _per_timer_table(events) as table:
+        report.by_state = _timer_rows(table, with_state=True)
+        report.by_source = _timer_rows(table, with_state=False)
+        report.progress_by_state = _progress_by_state(table)
+        report.teams = _team_rows(table, market=market, team_ids=team_ids)
+        report.notifications = _notification_rows(events, table)
+        report.policies = _policy_rows(table)
     report.reps = _rep_rows(market=market, team_ids=team_ids)
-    report.notifications = _notification_rows(events)
-    report.policies = _policy_rows(events)
     report.findings = findings(report)
     return report
 
 
-def _values(queryset, keys: dict):
-    """`values()` grouped by `keys` (a key named like its own field is passed by name)."""
-    named = [k for k, expr in keys.items() if isinstance(expr, F) and expr.name == k]
-    return queryset.values(*named, **{k: e for k, e in keys.items() if k not in named})
+PER_TIMER = "calibration_timers"
 
 
-def _timer_rows(events, *, with_state: bool) -> list[dict]:
-    keys = {"market": F("lead__market__code"), "source": F("lead__source__code")}
-    if with_state:
-        keys["state"] = F("state")
-    timer_events = events.filter(kind__in=TIMER_KINDS)
+@contextmanager
+def _per_timer_table(events):
+    """One row per timer of the period, built by one pass over its events: where it belongs
+    (lead, market, source, team, state, policy version) and what happened to it (flags and
+    counts, the business time at progress, the instants of its breach, reassign stage and
+    progress). Every table of the report is then a GROUP BY over these rows (about half as many
+    as the events, and no DISTINCT). A temporary table: private to this connection, dropped
+    at the end."""
+    kinds = {*TIMER_KINDS, K.REASSIGN_NO_CANDIDATE, K.REASSIGN_LIMIT_REACHED}
 
-    def distinct_timers(condition=None):
-        return Count("timer_id", distinct=True, filter=condition)
+    def n(condition):
+        return Count("pk", filter=condition)
 
-    rows = list(
-        _values(timer_events.order_by(), keys)
+    per_timer = (
+        events.filter(kind__in=sorted(kinds), timer_id__isnull=False)
+        .order_by()
+        .values("timer_id")
         .annotate(
-            market_name=F("lead__market__name"),
-            source_name=F("lead__source__name"),
-            leads=Count("lead_id", distinct=True),
-            timers=distinct_timers(),
-            settled=distinct_timers(Q(kind__in=SETTLED)),
-            met=distinct_timers(Q(kind=K.SLA_MET, details__outcome="met")),
-            met_late=distinct_timers(Q(kind=K.SLA_MET, details__outcome="met_late")),
-            breached=distinct_timers(Q(kind=K.SLA_BREACH)),
-            cancelled=distinct_timers(Q(kind=K.SLA_CANCELLED)),
+            t_lead=Min("lead_id"),
+            t_market=Min("lead__market_id"),
+            t_source=Min("lead__source_id"),
+            t_team=Min("team_id"),
+            t_state=Min("state"),
+            t_policy=Min("policy_id"),
+            t_version=Min("policy_version"),
+            t_window=Min("window"),
+            n_timer=n(Q(kind__in=TIMER_KINDS)),
+            n_settled=n(Q(kind__in=SETTLED)),
+            n_breach=n(Q(kind=K.SLA_BREACH)),
+            n_met=n(Q(kind=K.SLA_MET, details__outcome="met")),
+            n_met_late=n(Q(kind=K.SLA_MET, details__outcome="met_late")),
+            n_cancelled=n(Q(kind=K.SLA_CANCELLED)),
+            n_auto=n(Q(kind=K.SLA_BREACH_AUTO_REASSIGN)),
+            n_revert=n(Q(kind=K.REASSIGNMENT_REVERTED)),
+            n_no_candidate=n(Q(kind=K.REASSIGN_NO_CANDIDATE)),
+            n_limit=n(Q(kind=K.REASSIGN_LIMIT_REACHED)),
+            progress_elapsed=Max("elapsed", filter=Q(kind=K.SLA_MET)),
+            met_at=Min("occurred_at", filter=Q(kind=K.SLA_MET)),
+            breach_at=Min("occurred_at", filter=Q(kind=K.SLA_BREACH)),
+            reassign_at=Min("occurred_at", filter=Q(kind__in=NEXT_STAGE_KINDS[1:])),
         )
-        .order_by(*keys)
     )
-    progress = percentiles(
-        events.filter(kind=K.SLA_MET, elapsed__isnull=False),
+    sql, params = per_timer.query.sql_with_params()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {PER_TIMER}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {PER_TIMER} AS {sql}", params)
+        try:
+            yield PER_TIMER
+        finally:
+            cursor.execute(f"DROP TABLE IF EXISTS {PER_TIMER}")
+
+
+def _fetch(sql: str, params=()) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _names():
+    markets = {m.pk: m for m in Market.objects.all()}
+    sources = {s.pk: s for s in Source.objects.all()}
+    return markets, sources
+
+
+def _timer_rows(table: str, *, with_state: bool) -> list[dict]:
+    groups = "t_market, t_source" + (", t_state" if with_state else "")
+    figures = _fetch(
+        f"""SELECT {groups}, COUNT(DISTINCT t_lead), COUNT(*),
+                   SUM(CASE WHEN n_settled > 0 THEN 1 ELSE 0 END), SUM(n_met), SUM(n_met_late),
+                   SUM(CASE WHEN n_breach > 0 THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN n_cancelled > 0 THEN 1 ELSE 0 END)
+            FROM {table} WHERE n_timer > 0 GROUP BY {groups}"""
+    )
+    keys = 3 if with_state else 2
+    progress = ranked_percentiles(
+        f"SELECT {', '.join(f'{g} AS c{i}' for i, g in enumerate(groups.split(', ')))}, "
+        f"progress_elapsed AS p_value FROM {table} WHERE progress_elapsed IS NOT NULL",
+        (),
         keys=keys,
-        value=F("elapsed"),
     )
-    for row in rows:
-        group = tuple(row[name] for name in keys)
-        figures = progress.get(group, {})
-        row["breach_rate"] = _rate(row["breached"], row["settled"])
-        row["p50_to_progress"] = figures.get(50)
-        row["p90_to_progress"] = figures.get(90)
-        if not with_state:
-            row["state"] = ""
+    markets, sources = _names()
+    rows = []
+    for row in figures:
+        group = tuple(row[:keys])
+        market, source = markets.get(row[0]), sources.get(row[1])
+        leads, timers, settled, met, met_late, breached, cancelled = (
+            int(v or 0) for v in row[keys:]
+        )
+        figures_p = progress.get(group, {})
+        rows.append(
+            {
+                "market": market.code if market else "",
+                "source": source.code if source else "",
+                "state": row[2] if with_state else "",
+                "market_name": market.name if market else "",
+                "source_name": source.name if source else "",
+                "leads": leads,
+                "timers": timers,
+                "settled": settled,
+                "met": met,
+                "met_late": met_late,
+                "breached": breached,
+                "cancelled": cancelled,
+                "breach_rate": _rate(breached, settled),
+                "p50_to_progress": _duration(figures_p.get(50)),
+                "p90_to_progress": _duration(figures_p.get(90)),
+            }
+        )
+    order = {state: i for i, state in enumerate(_STATE_ORDER)}
+    rows.sort(key=lambda r: (r["market"], r["source"], order.get(r["state"], -1)))
     return rows
 
 
-def _progress_by_state(events) -> list[dict]:
-    met = events.filter(kind=K.SLA_MET, elapsed__isnull=False)
-    counts = dict(met.order_by().values_list("state").annotate(n=Count("pk")))
-    figures = percentiles(met, keys={"state": F("state")}, value=F("elapsed"))
+def _progress_by_state(table: str) -> list[dict]:
+    counts = dict(
+        _fetch(
+            f"SELECT t_state, COUNT(*) FROM {table} WHERE progress_elapsed IS NOT NULL "
+            "GROUP BY t_state"
+        )
+    )
+    figures = ranked_percentiles(
+        f"SELECT t_state AS c0, progress_elapsed AS p_value FROM {table} "
+        "WHERE progress_elapsed IS NOT NULL",
+        (),
+        keys=1,
+    )
     return [
         {
             "state": state,
             "progressed": counts[state],
-            "p50_to_progress": figures.get((state,), {}).get(50),
-            "p90_to_progress": figures.get((state,), {}).get(90),
+            "p50_to_progress": _duration(figures.get((state,), {}).get(50)),
+            "p90_to_progress": _duration(figures.get((state,), {}).get(90)),
         }
         for state in sorted(counts, key=_STATE_ORDER.index)
     ]
 
 
-def _team_rows(events, *, market, team_ids) -> list[dict]:
+def _team_rows(table: str, *, market, team_ids) -> list[dict]:
     teams = Team.objects.select_related("market").order_by("market__code", "slug")
     if market:
         teams = teams.filter(market__code=market)
     if team_ids is not None:
         teams = teams.filter(pk__in=sorted(team_ids))
     figures = {
-        row["team_id"]: row
-        for row in events.filter(team_id__isnull=False)
-        .order_by()
-        .values("team_id")
-        .annotate(
-            timers=Count("timer_id", distinct=True, filter=Q(kind__in=TIMER_KINDS)),
-            auto_reassignments=Count("pk", filter=Q(kind=K.SLA_BREACH_AUTO_REASSIGN)),
-            reverts=Count("pk", filter=Q(kind=K.REASSIGNMENT_REVERTED)),
-            no_candidate=Count("pk", filter=Q(kind=K.REASSIGN_NO_CANDIDATE)),
-            limit_reached=Count("pk", filter=Q(kind=K.REASSIGN_LIMIT_REACHED)),
+        row[0]: row[1:]
+        for row in _fetch(
+            f"""SELECT t_team, SUM(CASE WHEN n_timer > 0 THEN 1 ELSE 0 END), SUM(n_auto),
+                       SUM(n_revert), SUM(n_no_candidate), SUM(n_limit)
+                FROM {table} WHERE t_team IS NOT NULL GROUP BY t_team"""
         )
     }
     rows = []
     for team in teams:
-        f = figures.get(team.pk, {})
-        timers, auto = f.get("timers", 0), f.get("auto_reassignments", 0)
+        timers, auto, reverts, no_candidate, limit = (
+            int(v or 0) for v in figures.get(team.pk, (0, 0, 0, 0, 0))
+        )
         rows.append(
             {
                 "team": team.slug,
@@ -389,9 +447,9 @@ def _team_rows(events, *, market, team_ids) -> list[dict]:
                 "timers": timers,
                 "auto_reassignments": auto,
                 "reassignment_rate": _rate(auto, timers),
-                "reverts": f.get("reverts", 0),
-                "no_candidate": f.get("no_candidate", 0),
-                "limit_reached": f.get("limit_reached", 0),
+                "reverts": reverts,
+                "no_candidate": no_candidate,
+                "limit_reached": limit,
             }
         )
     return rows
@@ -431,28 +489,15 @@ def _seconds_between(later: str, earlier: str) -> str:
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
-def _notification_rows(events) -> list[dict]:
-    """Messages per persona and team. Each message is joined (a hash join, no correlated
-    subquery) to its timer's first breach, first reassign-stage event and progress, computed
-    once per timer in a grouped subquery."""
-    per_timer = (
-        events.filter(kind__in=(*NEXT_STAGE_KINDS, K.SLA_MET), timer_id__isnull=False)
-        .order_by()
-        .values("timer_id")
-        .annotate(
-            breach_at=Min("occurred_at", filter=Q(kind=K.SLA_BREACH)),
-            reassign_at=Min("occurred_at", filter=Q(kind__in=NEXT_STAGE_KINDS[1:])),
-            met_at=Min("occurred_at", filter=Q(kind=K.SLA_MET)),
-        )
-        .values("timer_id", "breach_at", "reassign_at", "met_at")
-    )
+def _notification_rows(events, table: str) -> list[dict]:
+    """Messages per persona and team, each joined (a hash join, no correlated subquery) to its
+    timer's row: the first breach, reassign-stage event and progress."""
     messages = (
         events.filter(kind__in=(K.NOTIFICATION_SENT, K.NOTIFICATION_FAILED))
         .order_by()
         .annotate(persona_key=KT("details__persona"), message_kind=KT("details__kind"))
         .values("timer_id", "team_id", "kind", "occurred_at", "persona_key", "message_kind")
     )
-    timer_sql, timer_params = per_timer.query.sql_with_params()
     message_sql, message_params = messages.query.sql_with_params()
     kinds = ", ".join(["%s"] * len(STAGE_MESSAGE_KINDS))
     joined = f"""
@@ -462,26 +507,28 @@ def _notification_rows(events) -> list[dict]:
                CASE WHEN t.met_at > m.occurred_at THEN t.met_at END AS progress_at,
                CASE WHEN t.breach_at > m.occurred_at THEN t.breach_at
                     WHEN t.reassign_at > m.occurred_at THEN t.reassign_at END AS next_at
-        FROM ({message_sql}) m LEFT JOIN ({timer_sql}) t ON t.timer_id = m.timer_id"""
-    params = [K.NOTIFICATION_SENT, *STAGE_MESSAGE_KINDS, *message_params, *timer_params]
+        FROM ({message_sql}) m LEFT JOIN {table} t ON t.timer_id = m.timer_id"""
+    params = [K.NOTIFICATION_SENT, *STAGE_MESSAGE_KINDS, *message_params]
     acted = "stage = 1 AND progress_at IS NOT NULL AND (next_at IS NULL OR progress_at <= next_at)"
     ignored = "stage = 1 AND next_at IS NOT NULL AND (progress_at IS NULL OR next_at < progress_at)"
-    totals = f"""
-        SELECT persona_key, team_id,
-               SUM(CASE WHEN kind = %s THEN 1 ELSE 0 END),
-               SUM(CASE WHEN kind = %s THEN 1 ELSE 0 END),
-               SUM(stage),
-               SUM(CASE WHEN {acted} THEN 1 ELSE 0 END),
-               SUM(CASE WHEN {ignored} THEN 1 ELSE 0 END)
-        FROM ({joined}) x GROUP BY persona_key, team_id"""
-    to_action = f"""
-        SELECT persona_key AS c0, team_id AS c1,
-               {_seconds_between("progress_at", "sent_at")} AS p_value
-        FROM ({joined}) x WHERE {acted}"""
-    with connection.cursor() as cursor:
-        cursor.execute(totals, [K.NOTIFICATION_SENT, K.NOTIFICATION_FAILED, *params])
-        figures = cursor.fetchall()
-    medians = ranked_percentiles(to_action, params, keys=2, points=(50,))
+    figures = _fetch(
+        f"""SELECT persona_key, team_id,
+                   SUM(CASE WHEN kind = %s THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN kind = %s THEN 1 ELSE 0 END),
+                   SUM(stage),
+                   SUM(CASE WHEN {acted} THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN {ignored} THEN 1 ELSE 0 END)
+            FROM ({joined}) x GROUP BY persona_key, team_id""",
+        [K.NOTIFICATION_SENT, K.NOTIFICATION_FAILED, *params],
+    )
+    medians = ranked_percentiles(
+        f"""SELECT persona_key AS c0, team_id AS c1,
+                   {_seconds_between("progress_at", "sent_at")} AS p_value
+            FROM ({joined}) x WHERE {acted}""",
+        params,
+        keys=2,
+        points=(50,),
+    )
     teams = {t.pk: t for t in Team.objects.filter(pk__in={row[1] for row in figures})}
     rows = []
     for persona, team_id, sent, failed, stage, acted_on, ignored_n in sorted(
@@ -506,22 +553,32 @@ def _notification_rows(events) -> list[dict]:
     return rows
 
 
-def _policy_rows(events) -> list[dict]:
-    return [
-        {**row, "breach_rate": _rate(row["breaches"], row["settled"])}
-        for row in events.filter(policy_id__isnull=False)
-        .order_by()
-        .values("policy_id", "policy_version", "state", "window")
-        .annotate(
-            timers=Count("timer_id", distinct=True, filter=Q(kind__in=TIMER_KINDS)),
-            settled=Count("timer_id", distinct=True, filter=Q(kind__in=SETTLED)),
-            breaches=Count("pk", filter=Q(kind=K.SLA_BREACH)),
-            auto_reassignments=Count("pk", filter=Q(kind=K.SLA_BREACH_AUTO_REASSIGN)),
-            reverts=Count("pk", filter=Q(kind=K.REASSIGNMENT_REVERTED)),
+def _policy_rows(table: str) -> list[dict]:
+    rows = []
+    for policy_id, version, state, window, timers, settled, breaches, auto, reverts in _fetch(
+        f"""SELECT t_policy, t_version, t_state, t_window, COUNT(*),
+                   SUM(CASE WHEN n_settled > 0 THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN n_breach > 0 THEN 1 ELSE 0 END), SUM(n_auto), SUM(n_revert)
+            FROM {table} WHERE t_policy IS NOT NULL AND n_timer > 0
+            GROUP BY t_policy, t_version, t_state, t_window"""
+    ):
+        settled, breaches = int(settled or 0), int(breaches or 0)
+        rows.append(
+            {
+                "policy_id": policy_id,
+                "policy_version": version,
+                "state": state,
+                "window": window,
+                "timers": timers,
+                "settled": settled,
+                "breaches": breaches,
+                "breach_rate": _rate(breaches, settled),
+                "auto_reassignments": int(auto or 0),
+                "reverts": int(reverts or 0),
+            }
         )
-        .filter(timers__gt=0)
-        .order_by("state", "policy_id", "policy_version", "window")
-    ]
+    rows.sort(key=lambda r: (r["state"], r["policy_id"], r["policy_version"], r["window"]))
+    return rows
 
 
 # --- findings -----------------------------------------------------------------------------------
