@@ -16,6 +16,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from audit.admin_calibration import calibration_view, finding_rows_view
 from audit.models import AuditEvent
 from leadops.admin_kit import (
     LargeTableAdminMixin,
@@ -199,8 +200,24 @@ class AuditEventAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ScopedAdminMixin
                 self.admin_site.admin_view(self.export_view),
                 name="audit_auditevent_export",
             ),
+            path(
+                "calibration/",
+                self.admin_site.admin_view(self.calibration_view),
+                name="audit_auditevent_calibration",
+            ),
+            path(
+                "calibration/rows/",
+                self.admin_site.admin_view(self.finding_rows_view),
+                name="audit_auditevent_calibration_rows",
+            ),
             *super().get_urls(),
         ]
+
+    def calibration_view(self, request):
+        return calibration_view(self, request)
+
+    def finding_rows_view(self, request):
+        return finding_rows_view(self, request)
 
     def export_view(self, request):
         """The whole list as currently filtered and searched, oldest first."""

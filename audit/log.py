@@ -45,6 +45,7 @@ def build_values(
         "lead_id": None,
         "team_id": None,
         "timer_id": None,
+        "timer_started_at": None,
         "owner_id": None,
         "lead_label": "",
         "owner_name": "",
@@ -57,6 +58,7 @@ def build_values(
     if timer is not None:
         values.update(
             timer_id=timer.pk,
+            timer_started_at=timer.started_at,
             policy_id=timer.policy_id,
             policy_version=timer.policy_version,
             thresholds=timer.thresholds,

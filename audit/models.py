@@ -73,6 +73,9 @@ class AuditEvent(models.Model):
     lead = _no_constraint_fk("leadops.Lead", related_name="audit_events")
     team = _no_constraint_fk("teams.Team")
     timer = _no_constraint_fk("escalations.SlaTimer", related_name="audit_events")
+    # When the event's timer started: calibration reads the log by the period a timer started
+    # in (SPEC §11) without reaching into the escalations app's tables.
+    timer_started_at = models.DateTimeField(null=True, blank=True)
     owner = _no_constraint_fk("teams.Rep")
     lead_label = models.CharField(max_length=200, blank=True)
     owner_name = models.CharField(max_length=100, blank=True)

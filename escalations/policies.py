@@ -29,6 +29,20 @@ def resolve_policy(*, state: str, market_id: int | None, source_id: int | None) 
     return None if best is None else Resolved(best, best.version)
 
 
+def best_match(policies, *, state: str, market_id: int | None, source_id: int | None):
+    """The most specific of `policies` (anything with state, market_id, source_id and
+    specificity) that applies to a lead in `state` of that market and source, or None. The one
+    rule, for the database's active policies and for a draft (the what-if)."""
+    matching = [
+        p
+        for p in policies
+        if p.state == state
+        and p.market_id in (None, market_id)
+        and p.source_id in (None, source_id)
+    ]
+    return max(matching, key=lambda p: p.specificity, default=None)
+
+
 def resolve_many(keys) -> dict[tuple, Resolved | None]:
     """`resolve_policy` for many (state, market_id, source_id) keys in one query."""
     keys = set(keys)
@@ -37,14 +51,7 @@ def resolve_many(keys) -> dict[tuple, Resolved | None]:
     policies = list(SlaPolicy.objects.filter(state__in={k[0] for k in keys}, active=True))
     out = {}
     for state, market_id, source_id in keys:
-        matching = [
-            p
-            for p in policies
-            if p.state == state
-            and p.market_id in (None, market_id)
-            and p.source_id in (None, source_id)
-        ]
-        best = max(matching, key=lambda p: p.specificity, default=None)
+        best = best_match(policies, state=state, market_id=market_id, source_id=source_id)
         out[(state, market_id, source_id)] = None if best is None else Resolved(best, best.version)
     return out
 

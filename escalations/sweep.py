@@ -103,6 +103,7 @@ def run_sweep(
 CLAIM_FIELDS = (
     "lead_id",
     "state",
+    "started_at",  # written on every audit event of the timer (calibration reads it)
     "owner_id",
     "policy_id",
     "policy_version",

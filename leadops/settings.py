@@ -221,6 +221,13 @@ SWEEP_MAX_BATCHES = env_int("SWEEP_MAX_BATCHES", 200, minimum=1)
 SWEEP_ERROR_BACKOFF_MINUTES = env_int("SWEEP_ERROR_BACKOFF_MINUTES", 15, minimum=1)
 REASSIGN_LIMIT_PER_STATE = env_int("REASSIGN_LIMIT_PER_STATE", 2, minimum=0)
 SIGNED_LINK_MAX_AGE_HOURS = env_int("SIGNED_LINK_MAX_AGE_HOURS", 72, minimum=1)
+# Calibration findings (SPEC §11): a rate at or above its threshold, over at least the minimum
+# number of timers (or stage messages), becomes a finding.
+CALIBRATION_MIN_TIMERS = env_int("CALIBRATION_MIN_TIMERS", 20, minimum=1)
+CALIBRATION_BREACH_RATE_PERCENT = env_int("CALIBRATION_BREACH_RATE_PERCENT", 25, minimum=1)
+CALIBRATION_REASSIGN_RATE_PERCENT = env_int("CALIBRATION_REASSIGN_RATE_PERCENT", 15, minimum=1)
+CALIBRATION_IGNORED_RATE_PERCENT = env_int("CALIBRATION_IGNORED_RATE_PERCENT", 50, minimum=1)
+CALIBRATION_MIN_MESSAGES = env_int("CALIBRATION_MIN_MESSAGES", 20, minimum=1)
 ORG_FILE_MAX_BYTES = env_int("ORG_FILE_MAX_BYTES", 5 * 1024 * 1024, minimum=1024)  # SPEC §13
 
 # --- Notifications (empty = channel off; with nothing configured messages go to the log) ---------

@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from escalations import org_changes
+from audit import calibration
+from escalations import org_changes, whatif
 from escalations.models import SlaPolicy, SlaThresholds, SlaTimer
 from escalations.policies import effective_matrix
 from leadops.admin_kit import (
@@ -83,6 +84,74 @@ def policy_matrix_view(model_admin, request):
         "hours": {day: ivs for day, ivs in (market.hours or {}).items() if ivs} if market else {},
     }
     return TemplateResponse(request, "admin/escalations/slapolicy/matrix.html", context)
+
+
+class PolicyPreviewForm(forms.ModelForm):
+    """The policy form's values, checked but never saved: the what-if's draft edit."""
+
+    class Meta:
+        model = SlaPolicy
+        fields = ["state", "market", "source", "window", "clock", "active"]
+
+    def validate_unique(self):
+        # A draft for a (state, market, source) that has a row replaces that row in the replay.
+        pass
+
+
+def policy_preview_view(model_admin, request):
+    """ "Preview impact": replay the last quarter (or the chosen one) under the active policies
+    with this unsaved edit, scoped to the user's teams; nothing is saved."""
+    if request.method != "POST" or not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    policy = None
+    wanted = request.POST.get("_whatif_policy") or request.GET.get("policy")
+    if wanted and str(wanted).isdigit():
+        policy = SlaPolicy.objects.filter(pk=int(wanted)).first()
+    if request.POST.get("_whatif_partial") and policy is not None:
+        # The read-only page (a team lead) posts only a window and a clock to try.
+        data = forms.models.model_to_dict(policy, fields=PolicyPreviewForm.Meta.fields)
+        data = {k: ("" if v is None else v) for k, v in data.items()}
+        data.update({k: request.POST[k] for k in ("window", "clock") if k in request.POST})
+    else:
+        data = request.POST
+    replacing = str(policy) if policy else ""
+    # The form edits a copy: `policy` keeps the saved values for the page.
+    draft = SlaPolicy.objects.get(pk=policy.pk) if policy else SlaPolicy()
+    form = PolicyPreviewForm(data, instance=draft)
+    now = timezone.now()
+    try:
+        period = calibration.parse_period(
+            quarter_text=request.POST.get("_whatif_quarter", ""), now=now
+        )
+    except calibration.PeriodError:
+        period = calibration.last_full_quarter(now)
+    result = None
+    if form.is_valid():
+        scope = user_scope(request)
+        result = whatif.replay(
+            period,
+            whatif.draft_with(form.instance),
+            now=now,
+            team_ids=None if scope.all_teams else set(scope.team_ids),
+        )
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Preview impact (not saved)",
+        "opts": model_admin.model._meta,
+        "form": form,
+        "policy": policy,
+        "replacing": replacing,
+        "draft": form.instance,
+        "period": period,
+        "result": result,
+        "scoped": not user_scope(request).all_teams,
+        "columns": (
+            ("warnings", "predicted_warnings", "warnings"),
+            ("breaches", "predicted_breaches", "breaches"),
+            ("reassign_stages", "predicted_reassign_stages", "reassign stages"),
+        ),
+    }
+    return TemplateResponse(request, "admin/escalations/slapolicy/preview.html", context)
 
 
 class SlaPolicyForm(ChangeReasonMixin, forms.ModelForm):
@@ -171,11 +240,23 @@ class SlaPolicyAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin)
                 self.admin_site.admin_view(self.matrix_view),
                 name="escalations_slapolicy_matrix",
             ),
+            path(
+                "preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name="escalations_slapolicy_preview",
+            ),
             *super().get_urls(),
         ]
 
     def matrix_view(self, request):
         return policy_matrix_view(self, request)
+
+    def preview_view(self, request):
+        return policy_preview_view(self, request)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        context["whatif_quarters"] = calibration.recent_quarters(timezone.now(), 6)
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def get_actions(self, request):
         actions = super().get_actions(request)

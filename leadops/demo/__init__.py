@@ -1,5 +1,7 @@
-"""The demo: the org file of `org.yaml`, one login per persona and leads of different ages, so
-that the first sweeps visibly warn, breach and reassign. Idempotent."""
+"""The demo: the org file of `org.yaml`, one login per persona, a quarter of history (for
+calibration, `history.py`) and leads of different ages, so that the first sweeps visibly warn,
+breach and reassign. Every row is stamped at its own instant: the lifecycle verbs run with the
+clock set to each step's time. Idempotent."""
 
 from __future__ import annotations
 
@@ -9,16 +11,18 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import time_machine
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
 from escalations import planning
-from escalations.models import SlaTimer
 from escalations.orgfile import load_org
-from escalations.timers import start_timer
+from escalations.policies import resolve_policy
+from escalations.windows import parse_window
 from leadops import lifecycle
+from leadops.demo.history import build_history
 from leadops.models import Lead, Source
 from teams.models import Market, Rep, Role, Team
 
@@ -110,6 +114,7 @@ class DemoReport:
     org: str = ""
     leads_created: int = 0
     leads_existing: int = 0
+    history: str = ""
     logins: list[tuple[str, str, str]] = field(default_factory=list)
 
     def lines(self) -> list[str]:
@@ -117,6 +122,8 @@ class DemoReport:
             f"org: {self.org}",
             f"demo leads: {self.leads_created} created, {self.leads_existing} already there",
         ]
+        if self.history:
+            out.append(self.history)
         out += [f"login {u} / {p}  ({what})" for u, p, what in self.logins]
         return out
 
@@ -126,6 +133,13 @@ def load_demo(*, with_leads: bool = True) -> DemoReport:
     report.org = load_org(ORG_FILE).summary()
     report.logins = ensure_logins()
     if with_leads:
+        history = build_history()
+        report.history = (
+            f"a quarter of history: {history.leads} leads, {history.sweeps} sweeps, "
+            f"{history.reverts} reverts"
+            if history.leads
+            else f"history: {history.existing} leads already there"
+        )
         created, existing = _demo_leads()
         report.leads_created, report.leads_existing = created, existing
     return report
@@ -155,6 +169,7 @@ def _demo_leads() -> tuple[int, int]:
     sources = list(Source.objects.order_by("code"))
     created = existing = 0
     n = 0
+    now = timezone.now()
     for code, people in PEOPLE.items():
         market = Market.objects.get(code=code)
         team = Team.objects.get(slug=TEAM_OF[code])
@@ -174,7 +189,11 @@ def _demo_leads() -> tuple[int, int]:
                 state, fraction, owner = "NEW", 1.7, reps[0]
             slug = unicodedata.normalize("NFKD", name.lower()).encode("ascii", "ignore").decode()
             slug = slug.replace(" ", ".").replace("'", "")
-            with transaction.atomic():
+            steps = PATH[: PATH.index(state) + 1]
+            entered = _entered_at(market, source, state, fraction, now)
+            # Each earlier state was left 20 minutes before the next one began.
+            instants = [entered - timedelta(minutes=20 * k) for k in range(len(steps))][::-1]
+            with transaction.atomic(), time_machine.travel(instants[0], tick=False):
                 lead = lifecycle.create_lead(
                     name=name,
                     company=company,
@@ -187,31 +206,38 @@ def _demo_leads() -> tuple[int, int]:
                     f"{rng.randint(1000, 9999)}",
                     external_id=external_id,
                 )
-                _walk_to(lead, state)
-                _age(lead, fraction)
+            for target, at in zip(steps[1:], instants[1:], strict=True):
+                with transaction.atomic(), time_machine.travel(at, tick=False):
+                    _step_to(lead, target)
             created += 1
     return created, existing
 
 
-def _walk_to(lead, state: str) -> None:
-    path = ["NEW", "CONTACTED", "QUALIFIED", "PROPOSAL"]
-    for target in path[1 : path.index(state) + 1]:
-        if target == "CONTACTED":
-            lifecycle.record_activity(lead, "call", actor=lead.owner, notes="Intro call")
-            if lead.state != "CONTACTED":
-                lifecycle.transition(lead, "CONTACTED", actor=None)
-        else:
-            lifecycle.transition(lead, target, actor=lead.owner)
+PATH = ["NEW", "CONTACTED", "QUALIFIED", "PROPOSAL"]
 
 
-def _age(lead, fraction: float) -> None:
-    """Restart the lead's open timer so that `fraction` of its window is already used."""
-    timer = SlaTimer.objects.filter(lead=lead, completed_at__isnull=True).first()
-    if timer is None:
-        return
-    now = timezone.now()
-    calendar = planning.calendar_for(lead, timer.clock)
-    target = timer.window_business * fraction
+def _step_to(lead, target: str) -> None:
+    """One step along the demo path, by the owner (a call moves a NEW lead on)."""
+    lead.refresh_from_db()
+    if target == "CONTACTED":
+        actor = lead.owner or lead.team.reps.filter(role="rep", active=True).first()
+        lifecycle.record_activity(lead, "call", actor=actor, notes="Intro call")
+        lead.refresh_from_db()
+        if lead.state != "CONTACTED":
+            lifecycle.transition(lead, "CONTACTED", actor=None)
+    else:
+        lifecycle.transition(lead, target, actor=lead.owner)
+
+
+def _entered_at(market, source, state: str, fraction: float, now):
+    """When the lead must have entered `state` for `fraction` of its window to be used now (the
+    window of the policy that applies, on its clock)."""
+    resolved = resolve_policy(state=state, market_id=market.pk, source_id=source.pk)
+    if resolved is None:
+        return now - timedelta(hours=1)
+    calendar = planning.calendar_for(Lead(market=market), resolved.policy.clock)
+    window = planning.window_business_time(now, parse_window(resolved.policy.window), calendar)
+    target = window * fraction
     lo, hi = now - timedelta(days=400), now  # elapsed(start, now) shrinks as start grows
     for _ in range(60):
         mid = lo + (hi - lo) / 2
@@ -219,8 +245,4 @@ def _age(lead, fraction: float) -> None:
             lo = mid
         else:
             hi = mid
-    start = lo
-    timer.delete()
-    type(lead).objects.filter(pk=lead.pk).update(created_at=start, state_entered_at=start)
-    lead.created_at = lead.state_entered_at = start
-    start_timer(lead, now=start)
+    return lo

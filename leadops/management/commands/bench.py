@@ -16,6 +16,7 @@ BENCHES = {
     "home": "leadops.bench.home_bench",
     "api": "leadops.bench.api_bench",
     "admin": "leadops.bench.admin_bench",
+    "report": "leadops.bench.report_bench",
 }
 
 

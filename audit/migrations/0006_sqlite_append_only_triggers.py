@@ -1,5 +1,7 @@
 """On SQLite too the database itself refuses UPDATE and DELETE of audit rows (PostgreSQL has its
-trigger since 0002). `flush` lifts them for its own DELETE (audit.sqlite_backend)."""
+trigger since 0002). `flush` lifts them for its own DELETE (audit.sqlite_backend). A later migration that makes SQLite
+rebuild the audit table drops them with the old table: it must create them again
+(tests/test_audit.py checks them on the fully migrated database)."""
 
 from django.db import migrations
 
@@ -19,5 +21,5 @@ def backwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0004_slack_action_kind")]
+    dependencies = [("audit", "0005_event_timer_started_at")]
     operations = [migrations.RunPython(forwards, backwards)]
