@@ -23,8 +23,15 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from escalations import permissions
-from escalations.explain import STATUS_CHOICES, STATUS_LABELS, filter_by_status, status_code
-from escalations.models import SlaTimer, Stage
+from escalations.explain import (
+    STATUS_CHOICES,
+    STATUS_LABELS,
+    filter_by_status,
+    hours_minutes,
+    sla_status,
+    status_code,
+)
+from escalations.models import SlaTimer
 from teams.models import Team
 
 # --- scope: what a user may see -----------------------------------------------------------------
@@ -169,20 +176,8 @@ def lead_link(lead):
 
 
 def duration_text(value: timedelta | None) -> str:
-    """`2d 3h`, `1h 05m`, `12m`, `40s`."""
-    if value is None:
-        return "—"
-    seconds = int(abs(value).total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
+    """A business duration in hours and minutes (`explain.hours_minutes`): `40 h`, `3 h 05 min`."""
+    return hours_minutes(value)
 
 
 # --- SLA status of a lead, from its open timer ---------------------------------------------------
@@ -207,18 +202,12 @@ def sla_status_html(timer: SlaTimer | None):
     )
 
 
-def time_left_text(timer: SlaTimer | None, now: datetime) -> str:
-    """Wall-clock time to the next stage, or how long the breach is overdue."""
+def time_left_text(lead, timer: SlaTimer | None, now: datetime) -> str:
+    """Business time to the breach, or how long it is overdue: the figure the messages give
+    (`explain.sla_status`)."""
     if timer is None:
         return "—"
-    if timer.paused_at is not None:
-        left = max(timer.window_business - timer.consumed, timedelta(0))
-        return f"paused, {duration_text(left)} of business time left"
-    if now < timer.warn_at and timer.stage == Stage.PENDING:
-        return f"warning in {duration_text(timer.warn_at - now)}"
-    if now < timer.due_at:
-        return f"breach in {duration_text(timer.due_at - now)}"
-    return f"overdue by {duration_text(now - timer.due_at)}"
+    return sla_status(lead, timer, now).time_left
 
 
 class SlaStatusFilter(admin.SimpleListFilter):

@@ -122,7 +122,7 @@ class LeadAdmin(
     @admin.display(description="Time left")
     def time_left(self, obj):
         now = getattr(obj, "_admin_now", None) or timezone.now()
-        return time_left_text(self._open_timer(obj), now)
+        return time_left_text(obj, self._open_timer(obj), now)
 
     @admin.display(description="Created", ordering="created_at")
     def created_local(self, obj):
@@ -243,7 +243,7 @@ class LeadAdmin(
                 "policy": facts.policy,
                 "stale": facts.stale,
                 "no_policy_now": facts.no_policy_now,
-                "time_left": time_left_text(timer, facts.now),
+                "time_left": facts.status.time_left,
                 "window_business": duration_text(timer.window_business),
                 "elapsed": duration_text(facts.elapsed),
                 "started": local_text(timer.started_at, tz),
@@ -370,5 +370,5 @@ class LeadAdmin(
             lead.team,
             lead.owner or "nobody",
             sla_status_html(timer),
-            time_left_text(timer, timezone.now()),
+            time_left_text(lead, timer, timezone.now()),
         )
