@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audit import log
 from audit.models import AuditKind
-from escalations import planning, reassign
+from escalations import planning, reassign, sweep_runs
 from escalations.models import MessageKind, Persona, SlaTimer, Stage
 from escalations.notify import outbox
 from escalations.timers import supersede_stage_messages
@@ -47,12 +47,16 @@ class SweepResult:
     skipped_locked: int = 0
     errors: int = 0
     batches: int = 0
+    correlation_id: str = ""  # the audit events of this run carry it
 
     def summary(self) -> str:
+        # "reassigned" counts the leads that got a new owner; the leads past 150 % that kept
+        # theirs are counted apart (nobody available, or the limit reached), never inside it.
         return (
             f"sweep: {self.warned} warned, {self.breached} breached, {self.reassigned} reassigned "
-            f"({self.no_candidate} without candidate, {self.limit_reached} at limit), "
-            f"{self.superseded} superseded, {self.resumed} resumed, {self.errors} errors; "
+            f"to a new owner, {self.no_candidate} kept their owner (nobody available), "
+            f"{self.limit_reached} at the reassignment limit, {self.superseded} superseded, "
+            f"{self.resumed} resumed, {self.errors} errors; "
             f"{self.claimed} timers in {self.batches} batches"
         )
 
@@ -68,11 +72,12 @@ def run_sweep(
 ) -> SweepResult:
     """Fire everything due at `now` (default: the current time). Safe to run concurrently.
     `on_full_batch` is called once after the first full batch (a backlog: time to fan out)."""
-    now = now or timezone.now()
+    started_at = timezone.now()
+    now = now or started_at
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
     max_batches = max_batches or settings.SWEEP_MAX_BATCHES
-    result = SweepResult()
     correlation_id = f"sweep-{uuid.uuid4().hex[:12]}"
+    result = SweepResult(correlation_id=correlation_id)
     for _ in range(max_batches):
         with transaction.atomic():
             batch = _claim(now, batch_size)
@@ -87,6 +92,13 @@ def run_sweep(
             on_full_batch()
     if result.claimed:
         logger.info("%s [%s]", result.summary(), correlation_id)
+    sweep_runs.record_run(
+        started_at=started_at,
+        finished_at=timezone.now(),
+        as_of=now,
+        correlation_id=correlation_id,
+        counts=result.as_dict(),
+    )
     return result
 
 
