@@ -17,12 +17,21 @@ class NotAllowed(Exception):
     """The user may not do this; the message says why."""
 
 
+def group_names(user) -> frozenset[str]:
+    """The user's group names, read once per user object (a request asks many times: every
+    admin's permission check on the index)."""
+    names = getattr(user, "_leadops_group_names", None)
+    if names is None:
+        names = user._leadops_group_names = frozenset(user.groups.values_list("name", flat=True))
+    return names
+
+
 def is_ops_manager(user) -> bool:
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     if user.is_superuser:
         return True
-    return user.groups.filter(name=OPS_MANAGERS).exists()
+    return OPS_MANAGERS in group_names(user)
 
 
 def led_team_ids(user) -> set[int]:
@@ -39,7 +48,7 @@ def sees_all_teams(user) -> bool:
         return False
     if user.is_superuser:
         return True
-    return user.groups.filter(name__in=(OPS_MANAGERS, INTEGRATIONS)).exists()
+    return bool({OPS_MANAGERS, INTEGRATIONS} & group_names(user))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import helpers as admin_helpers
 from django.contrib.admin.utils import unquote
@@ -32,7 +33,7 @@ from escalations.explain import (
     status_code,
 )
 from escalations.models import SlaTimer
-from teams.models import Team
+from teams.models import Rep, Team
 
 # --- scope: what a user may see -----------------------------------------------------------------
 
@@ -147,6 +148,26 @@ def local_text(at: datetime | None, tz_name: str, *, with_date: bool = True) -> 
     label = abbr if abbr[:1].isalpha() else tz_name
     pattern = "%a %Y-%m-%d %H:%M" if with_date else "%a %H:%M"
     return f"{local.strftime(pattern)} {label}"
+
+
+def viewer_rep(request):
+    """The rep of whoever is looking (with their team and its market), once per request."""
+    if not hasattr(request, "_leadops_viewer_rep"):
+        user = getattr(request, "user", None)
+        rep = None
+        if user is not None and user.is_authenticated:
+            rep = Rep.objects.select_related("team__market").filter(user=user).first()
+            # `user.rep` (permissions.led_team_ids) then costs no query of its own.
+            user._state.fields_cache["rep"] = rep
+        request._leadops_viewer_rep = rep
+    return request._leadops_viewer_rep
+
+
+def viewer_zone(request) -> str:
+    """The zone of whoever is looking, for times no market applies to (a sweep run, a policy
+    for every market): their rep's zone (or their team's market's), else the site's zone."""
+    rep = viewer_rep(request)
+    return rep.effective_timezone if rep is not None else settings.TIME_ZONE
 
 
 def local_html(at: datetime | None, tz_name: str, *, with_date: bool = True):
