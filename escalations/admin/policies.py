@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -17,7 +18,14 @@ from simple_history.admin import SimpleHistoryAdmin
 from escalations import org_changes
 from escalations.models import SlaPolicy, SlaThresholds, SlaTimer
 from escalations.policies import effective_matrix
-from leadops.admin_kit import NoHistoryRevertMixin, ReadOnlyAdminMixin, local_text, reason_action
+from leadops.admin_kit import (
+    NoHistoryRevertMixin,
+    ReadOnlyAdminMixin,
+    ReasonForm,
+    local_text,
+    object_form_page,
+    reason_action,
+)
 from leadops.lifecycle import FORWARD_PATH
 from leadops.models import LeadState, Source
 from teams.admin_forms import ChangeReasonMixin
@@ -169,6 +177,48 @@ class SlaPolicyAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # deletes would skip the change reason
         return actions
+
+    # --- deleting: never for ops managers (they deactivate), a superuser with a reason ---------
+
+    def has_delete_permission(self, request, obj=None):
+        """Policies are deactivated, not deleted: only a superuser may delete one, and only one
+        no timer ever ran on (the delete of any other could not succeed, so it is not offered)."""
+        if not request.user.is_superuser:
+            return False
+        return obj is None or not org_changes.policy_in_use(obj)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        policy = self.get_object(request, object_id)
+        if policy is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_delete_permission(request, policy):
+            raise PermissionDenied(
+                "Policies are deactivated, not deleted; only a superuser may delete a policy that "
+                "no timer ever ran on."
+            )
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                org_changes.delete_policy(
+                    policy, actor=request.user, reason=form.cleaned_data["reason"]
+                )
+            except org_changes.PolicyInUse as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return HttpResponseRedirect(
+                    reverse("admin:escalations_slapolicy_change", args=[policy.pk])
+                )
+            self.message_user(request, f"Policy {policy} deleted (audited).", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:escalations_slapolicy_changelist"))
+        return object_form_page(
+            self,
+            request,
+            policy,
+            title=f"Delete SLA policy {policy}",
+            form=form,
+            submit="Delete",
+            intro="No timer ever ran on this policy, so it can be deleted. The reason goes into "
+            "its history and the audit log. To stop a policy from applying, deactivate it instead.",
+        )
 
     def save_model(self, request, obj, form, change):
         reason = form.cleaned_data["change_reason"]
