@@ -4,6 +4,7 @@ never counts a million rows, and the pages that ask for a reason or a small form
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -129,25 +130,47 @@ class NoHistoryRevertMixin:
             raise PermissionDenied("Reverting from history is disabled; edit the object instead.")
         return super().history_form_view(request, object_id, version_id, extra_context)
 
+    def render_history_view(self, request, template, context, **kwargs):
+        """Every date of the history page in the object's zone (`zone_of`), like the rest of the
+        admin: when each version was saved, and the instants in its changes."""
+        tz = zone_of(context.get("object"))
+        for record in context.get("page_obj") or ():
+            record.history_when = local_html(record.history_date, tz)
+            for change in getattr(record, "history_delta_changes", None) or ():
+                change.old, change.new = (
+                    local_text(value, tz) if isinstance(value, datetime) else value
+                    for value in (change.old, change.new)
+                )
+        return super().render_history_view(request, template, context, **kwargs)
 
-# --- local time ---------------------------------------------------------------------------------
+
+# --- local time: one format for every instant in the admin ---------------------------------------
+#
+# `local_text` / `local_html` (and `local_column` for lists, the `admin_time` template tag for
+# templates) show an instant as `Mon 2026-03-02 09:30 CET`: in the lead's market zone when a
+# market applies, else in the viewer's zone (their rep's), else the site's zone (UTC).
+
+_current_request: ContextVar = ContextVar("leadops_admin_request", default=None)
+
+
+class ViewerZoneMiddleware:
+    """Keeps the request at hand, so that an instant no market applies to is shown in the zone
+    of whoever is looking, however deep in an admin display method (which sees only the row)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _current_request.reset(token)
 
 
 @lru_cache(maxsize=256)
 def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
-
-
-def local_text(at: datetime | None, tz_name: str, *, with_date: bool = True) -> str:
-    """`Mon 2026-03-02 09:30 IST`; zones whose abbreviation is numeric (`+04`) show their
-    IANA name instead (`Mon 2026-03-02 09:30 Asia/Dubai`)."""
-    if at is None:
-        return "—"
-    local = at.astimezone(zone(tz_name))
-    abbr = local.tzname() or ""
-    label = abbr if abbr[:1].isalpha() else tz_name
-    pattern = "%a %Y-%m-%d %H:%M" if with_date else "%a %H:%M"
-    return f"{local.strftime(pattern)} {label}"
 
 
 def viewer_rep(request):
@@ -163,14 +186,44 @@ def viewer_rep(request):
     return request._leadops_viewer_rep
 
 
-def viewer_zone(request) -> str:
-    """The zone of whoever is looking, for times no market applies to (a sweep run, a policy
-    for every market): their rep's zone (or their team's market's), else the site's zone."""
-    rep = viewer_rep(request)
+def viewer_zone(request=None) -> str:
+    """The zone of whoever is looking (the current request's by default): their rep's zone (or
+    their team's market's), else the site's zone."""
+    request = request if request is not None else _current_request.get()
+    rep = viewer_rep(request) if request is not None else None
     return rep.effective_timezone if rep is not None else settings.TIME_ZONE
 
 
-def local_html(at: datetime | None, tz_name: str, *, with_date: bool = True):
+def local_text(at: datetime | None, tz_name: str | None = None, *, with_date: bool = True) -> str:
+    """`Mon 2026-03-02 09:30 IST` in `tz_name` (a market's zone; None: the viewer's); zones
+    whose abbreviation is numeric (`+04`) show their IANA name (`... 09:30 Asia/Dubai`)."""
+    if at is None:
+        return "—"
+    tz_name = tz_name or viewer_zone()
+    local = at.astimezone(zone(tz_name))
+    abbr = local.tzname() or ""
+    label = abbr if abbr[:1].isalpha() else tz_name
+    pattern = "%a %Y-%m-%d %H:%M" if with_date else "%a %H:%M"
+    return f"{local.strftime(pattern)} {label}"
+
+
+def zone_of(obj) -> str | None:
+    """The zone an object's instants are shown in: its market's (a lead, a team, a policy of one
+    market), its own (a market, a rep with their own hours), else None (the viewer's)."""
+    if obj is None:
+        return None
+    if getattr(obj, "effective_timezone", None):  # a rep
+        return obj.effective_timezone
+    market = getattr(obj, "market", None)
+    if market is not None:
+        return market.timezone
+    rep = getattr(obj, "rep", None)  # time off
+    if rep is not None and getattr(rep, "effective_timezone", None):
+        return rep.effective_timezone
+    return getattr(obj, "timezone", None) or None
+
+
+def local_html(at: datetime | None, tz_name: str | None = None, *, with_date: bool = True):
     """The local time, with the UTC instant as a tooltip."""
     if at is None:
         return "—"
@@ -180,8 +233,9 @@ def local_html(at: datetime | None, tz_name: str, *, with_date: bool = True):
     )
 
 
-def local_column(field: str, description: str, tz_of):
-    """A list/detail column showing `field` in local time; `tz_of(obj)` names the zone."""
+def local_column(field: str, description: str, tz_of=lambda obj: None):
+    """A list/detail column showing `field` in local time; `tz_of(obj)` names the zone (None:
+    the viewer's)."""
 
     @admin.display(description=description, ordering=field)
     def show(self, obj):

@@ -22,6 +22,7 @@ from leadops.admin_kit import (
     NoHistoryRevertMixin,
     ReadOnlyAdminMixin,
     ReasonForm,
+    local_html,
     local_text,
     object_form_page,
     reason_action,
@@ -106,12 +107,12 @@ class SlaPolicyAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
         "version",
         "scope",
         "running_timers",
-        "updated_at",
+        "updated_local",
     )
     list_filter = ("state", "market", "source", "clock", "active")
     search_fields = ("window", "market__code", "market__name", "source__code", "source__name")
     list_select_related = ("market", "source")
-    readonly_fields = ("version", "updated_at")
+    readonly_fields = ("version", "updated_local")
     fieldsets = (
         (
             None,
@@ -123,7 +124,7 @@ class SlaPolicyAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
         ),
         ("Window", {"fields": ("window", "clock", "active")}),
         ("Why", {"fields": ("change_reason",)}),
-        ("Version", {"fields": ("version", "updated_at")}),
+        ("Version", {"fields": ("version", "updated_local")}),
     )
     actions = ["deactivate_selected"]
 
@@ -148,6 +149,11 @@ class SlaPolicyAdmin(NoHistoryRevertMixin, SimpleHistoryAdmin):
     @admin.display(description="Source", ordering="source__code")
     def source_or_any(self, obj):
         return obj.source.code if obj.source_id else "any"
+
+    @admin.display(description="Updated", ordering="updated_at")
+    def updated_local(self, obj):
+        # A market's policy in its zone; a policy for every market in the viewer's.
+        return local_html(obj.updated_at, obj.market.timezone if obj.market_id else None)
 
     @admin.display(description="Scope")
     def scope(self, obj):
@@ -304,17 +310,21 @@ class SlaThresholdsAdmin(ReadOnlyAdminMixin, NoHistoryRevertMixin, SimpleHistory
         "breach_percent",
         "reassign_percent",
         "version",
-        "updated_at",
+        "updated_local",
     )
-    readonly_fields = ("breach_percent", "version", "updated_at")
+    readonly_fields = ("breach_percent", "version", "updated_local")
     fields = (
         "warn_percent",
         "breach_percent",
         "reassign_percent",
         "change_reason",
         "version",
-        "updated_at",
+        "updated_local",
     )
+
+    @admin.display(description="Updated")
+    def updated_local(self, obj):
+        return local_html(obj.updated_at)
 
     def save_model(self, request, obj, form, change):
         org_changes.save_thresholds(

@@ -48,8 +48,8 @@ READONLY_ON_CHANGE = (
     "timeline",
     "activity_list",
     "ownership_history",
-    "created_at",
-    "updated_at",
+    "created_local",
+    "updated_local",
 )
 
 
@@ -128,6 +128,10 @@ class LeadAdmin(
     def created_local(self, obj):
         return local_html(obj.created_at, obj.market.timezone)
 
+    @admin.display(description="Updated")
+    def updated_local(self, obj):
+        return local_html(obj.updated_at, obj.market.timezone)
+
     # --- forms ---------------------------------------------------------------------------------
 
     def get_fieldsets(self, request, obj=None):
@@ -159,7 +163,7 @@ class LeadAdmin(
             ("Escalation timeline", {"fields": ("timeline",)}),
             ("Activities", {"fields": ("activity_list",)}),
             ("Ownership and state history", {"fields": ("ownership_history",)}),
-            ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+            ("Record", {"fields": ("created_local", "updated_local"), "classes": ("collapse",)}),
         )
 
     def get_readonly_fields(self, request, obj=None):

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from escalations import status as ops_status
-from leadops.admin_kit import local_html, user_scope, viewer_rep, viewer_zone
+from leadops.admin_kit import local_html, user_scope, viewer_rep, viewer_zone, zone_of
 from teams.models import Team
 
 register = template.Library()
@@ -54,5 +54,7 @@ def status_block(context):
 
 @register.simple_tag(takes_context=True)
 def admin_time(context, at, tz_name=""):
-    """An instant in `tz_name` (a market's zone), or in the viewer's zone, with the zone."""
-    return local_html(at, tz_name or viewer_zone(context["request"]))
+    """An instant with its zone: `tz_name`, else the zone of the page's object (`zone_of`: its
+    market's), else the viewer's."""
+    tz = tz_name or zone_of(context.get("object")) or viewer_zone(context.get("request"))
+    return local_html(at, tz)
