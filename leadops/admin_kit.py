@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from escalations import permissions
 from escalations.explain import (
@@ -130,18 +131,36 @@ class NoHistoryRevertMixin:
             raise PermissionDenied("Reverting from history is disabled; edit the object instead.")
         return super().history_form_view(request, object_id, version_id, extra_context)
 
+    # Every date of the history page in the object's zone (`zone_of`), like the rest of the
+    # admin: when each version was saved, and the instants in its changes.
+
+    def history_view(self, request, object_id, extra_context=None):
+        request._leadops_history_zone = zone_of(self.get_object(request, unquote(object_id)))
+        return super().history_view(request, object_id, extra_context)
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return LocalTimeHistoryHelper(
+            self.model, historical_record, getattr(request, "_leadops_history_zone", None)
+        )
+
     def render_history_view(self, request, template, context, **kwargs):
-        """Every date of the history page in the object's zone (`zone_of`), like the rest of the
-        admin: when each version was saved, and the instants in its changes."""
-        tz = zone_of(context.get("object"))
+        tz = getattr(request, "_leadops_history_zone", None)
         for record in context.get("page_obj") or ():
             record.history_when = local_html(record.history_date, tz)
-            for change in getattr(record, "history_delta_changes", None) or ():
-                change.old, change.new = (
-                    local_text(value, tz) if isinstance(value, datetime) else value
-                    for value in (change.old, change.new)
-                )
         return super().render_history_view(request, template, context, **kwargs)
+
+
+class LocalTimeHistoryHelper(HistoricalRecordContextHelper):
+    """simple-history's formatting of a change, with instants in local time."""
+
+    def __init__(self, model, historical_record, tz_name):
+        super().__init__(model, historical_record)
+        self.tz_name = tz_name
+
+    def prepare_delta_change_value(self, change, value):
+        if isinstance(value, datetime):
+            return local_text(value, self.tz_name)
+        return super().prepare_delta_change_value(change, value)
 
 
 # --- local time: one format for every instant in the admin ---------------------------------------

@@ -50,8 +50,12 @@ def _get(client, user, url) -> str:
 
 
 def test_the_leads_history_page_shows_each_version_in_market_time(client, people, lead):
+    with time_machine.travel(berlin(2026, 3, 2, 10, 30), tick=False):
+        lifecycle.put_on_hold(lead, actor=people["olga"], reason="customer travelling")
     page = _get(client, people["olga"], reverse("admin:leadops_lead_history", args=[lead.pk]))
-    assert "Mon 2026-03-02 10:00 CET" in page
+    assert "Mon 2026-03-02 10:00 CET" in page  # created
+    assert "Mon 2026-03-02 10:30 CET" in page  # put on hold (and the held-at change)
+    assert "+00:00" not in page  # no instant printed raw in the changes
     assert not DJANGO_DEFAULT.search(page)
 
 
