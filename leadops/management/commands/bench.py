@@ -15,6 +15,7 @@ BENCHES = {
     "delivery": "leadops.bench.delivery_bench",
     "home": "leadops.bench.home_bench",
     "api": "leadops.bench.api_bench",
+    "status": "leadops.bench.status_bench",
 }
 
 
