@@ -15,16 +15,16 @@ from escalations.models import SlaTimer
 from leadops.models import Lead
 from tests.test_api_leads import LEADS, MONDAY_10, new_lead
 
-# serialized_rollback: the groups made by migrations come back after each test's flush.
-# Skipped at collection on SQLite: a fixture-time skip comes after serialized_rollback has set up,
-# and on SQLite that set-up itself fails (content types written twice).
+# No serialized_rollback: after another transactional test's flush, post_migrate has already
+# recreated the content types, and reloading them fails; the groups come back through
+# api_fixtures._group instead.
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(
         connection.vendor != "postgresql",
         reason="needs PostgreSQL: DATABASE_URL=postgres://... (concurrent transactions)",
     ),
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 
