@@ -78,19 +78,22 @@ class SlaStatus:
     remaining: timedelta | None = None  # business time left; negative when overdue
     due: str = ""  # local due time
     window: str = ""
+    clock: str = "business"  # "calendar": a wall-clock policy
 
     @property
     def time_left(self) -> str:
-        """The admin's "time left": the messages' figure, compact, saying it is business time."""
+        """The admin's "time left": the messages' figure, compact, saying which clock it is on
+        ("business", or "wall-clock" for a calendar policy)."""
         if self.remaining is None:
             return "—"
+        kind = "business" if self.clock != "calendar" else "wall-clock"
         if self.label == "paused":
-            return f"paused, {hours_minutes(max(self.remaining, timedelta(0)))} business left"
+            return f"paused, {hours_minutes(max(self.remaining, timedelta(0)))} {kind} left"
         if self.remaining > timedelta(0):
-            return f"breach in {hours_minutes(self.remaining)} business"
+            return f"breach in {hours_minutes(self.remaining)} {kind}"
         if -self.remaining < timedelta(minutes=1):
             return "breached just now"
-        return f"overdue by {hours_minutes(-self.remaining)} business"
+        return f"overdue by {hours_minutes(-self.remaining)} {kind}"
 
 
 def sla_status(lead, timer, now: datetime, context: dict | None = None) -> SlaStatus:
@@ -109,7 +112,13 @@ def sla_status(lead, timer, now: datetime, context: dict | None = None) -> SlaSt
     elapsed = planning.business_elapsed(timer, at, calendar)
     remaining = timer.window_business - elapsed
     due = local_time(timer.due_at, tz, now)
-    common = {"elapsed": elapsed, "remaining": remaining, "due": due, "window": timer.window}
+    common = {
+        "elapsed": elapsed,
+        "remaining": remaining,
+        "due": due,
+        "window": timer.window,
+        "clock": timer.clock,
+    }
     if timer.paused_at is not None:
         return SlaStatus("paused", "SLA paused (on hold)", **common)
     if remaining > timedelta(0):

@@ -12,7 +12,13 @@ import time_machine
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from escalations.explain import filter_by_status, hours_minutes, sla_status, status_code
+from escalations.explain import (
+    SlaStatus,
+    filter_by_status,
+    hours_minutes,
+    sla_status,
+    status_code,
+)
 from escalations.models import MessageKind, Persona, SlaTimer
 from escalations.notify import outbox
 from escalations.notify.messages import render
@@ -114,3 +120,13 @@ def test_overdue_in_the_admin_is_business_time_and_the_messages_figure(ops, org,
 )
 def test_business_durations_print_in_hours_and_minutes_never_days(duration, text):
     assert hours_minutes(duration) == text
+
+
+def test_time_left_names_the_clock_it_counts_on():
+    late = timedelta(minutes=-5)
+    assert SlaStatus("breached", "", remaining=late).time_left == "overdue by 5 min business"
+    on_calendar = SlaStatus("breached", "", remaining=late, clock="calendar")
+    assert on_calendar.time_left == "overdue by 5 min wall-clock"
+    assert SlaStatus("at risk", "", remaining=timedelta(hours=40)).time_left == (
+        "breach in 40 h business"
+    )
