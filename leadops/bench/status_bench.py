@@ -41,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--open", type=int, default=100_000, help="open leads with timers (N)")
     p.add_argument("--repeat", type=int, default=5, help="requests per page (median shown)")
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    p.add_argument("--queries", action="store_true", help="print the slowest statements")
     return p
 
 
@@ -192,3 +193,13 @@ def _run(args) -> None:
         print(f"  {'index':<10} {label:<12} {ms:>10.1f} {queries:>8} {status:>7}")
     ms, queries, status = _time(Client(), "/healthz", args.repeat)
     print(f"  {'healthz':<10} {'-':<12} {ms:>10.1f} {queries:>8} {status:>7}")
+    if args.queries:
+        for label, user in users.items():
+            client = Client()
+            client.force_login(user)
+            counter = QueryCounter(timed=True)
+            with counter.counting():
+                client.get("/admin/")
+            print(f"  slowest statements of the index, {label}:")
+            for line in counter.slowest(6):
+                print(f"    {line}")
