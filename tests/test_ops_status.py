@@ -55,12 +55,13 @@ def test_status_counts_what_the_sweep_fired_and_what_is_open(swept):
     status = ops_status.collect(now=AFTER_BREACH + timedelta(seconds=30))
     assert not status.stale
     assert status.fired["warned"] == swept.warned and status.fired["breached"] == swept.breached
-    assert status.breached == 2  # Lukas, Ravi
-    assert status.at_risk == 0  # Anna's warning comes at 11:36 (80 % of 2 h)
+    assert status.breached.value == 2  # Lukas, Ravi
+    assert status.at_risk.value == 0  # Anna's warning comes at 11:36 (80 % of 2 h)
     assert status.due_backlog.value == 0
     # Warnings to reps are held for their working hours only when they are off; here every
     # message is due now (pending) or went to a manager.
-    assert status.pending == Notification.objects.filter(status="pending").count()
+    assert status.pending.value == Notification.objects.filter(status="pending").count()
+    assert status.held.value == 0
 
 
 def test_the_index_shows_the_status_block_to_an_ops_manager(client, people, swept):
@@ -80,7 +81,28 @@ def test_a_team_lead_sees_the_block_for_their_team_only(client, people, swept):
     assert "Escalation status: Berlin sales" in html
     assert "1 breached" in html  # Lukas; Ravi is Bangalore's
     status = ops_status.collect(now=AFTER_BREACH, scope=scope_of(people["jonas"]))
-    assert status.breached == 1 and status.fired["breached"] == 1
+    assert status.breached.value == 1 and status.fired["breached"] == 1
+
+
+def test_counts_stop_at_the_cap_and_say_so(client, people, swept, monkeypatch):
+    monkeypatch.setattr(ops_status, "CAP", 1)
+    status = ops_status.collect(now=AFTER_BREACH)
+    assert status.breached == ops_status.CappedCount(1, capped=True)
+    assert str(status.breached) == "1+"
+    assert "breached" in status.as_dict()["capped"]
+    client.force_login(people["olga"])
+    with time_machine.travel(AFTER_BREACH, tick=False):
+        assert "1+ breached" in client.get(reverse("admin:index")).content.decode()
+
+
+def test_held_messages_are_counted_apart_from_pending(swept):
+    row = Notification.objects.filter(status="pending").first() or Notification.objects.first()
+    Notification.objects.filter(pk=row.pk).update(
+        status="pending", attempts=0, next_attempt_at=AFTER_BREACH + timedelta(hours=12)
+    )
+    status = ops_status.collect(now=AFTER_BREACH)
+    assert status.held.value == 1
+    assert status.pending.value == Notification.objects.filter(status="pending").count() - 1
 
 
 def test_a_user_who_leads_no_team_sees_no_block(client, people, swept):
