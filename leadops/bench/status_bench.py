@@ -26,7 +26,7 @@ from escalations.models import Notification, SlaPolicy, SlaTimer
 from escalations.policies import current_thresholds
 from escalations.sweep import run_sweep
 from leadops.bench.harness import QueryCounter, Stopwatch, build_timers, throwaway_database
-from leadops.models import Source
+from leadops.models import Lead, Source
 from teams.models import Market, Rep, Role, Team
 
 # The data is built around the real time: the timers fire days later, so the sweep is idle and
@@ -42,12 +42,17 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--repeat", type=int, default=5, help="requests per page (median shown)")
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
     p.add_argument("--queries", action="store_true", help="print the slowest statements")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the database a --keep run left (no build; implies --keep)",
+    )
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    with throwaway_database(keep=args.keep) as name:
+    with throwaway_database(keep=args.keep or args.reuse) as name:
         print(f"status bench on {connection.vendor} ({name}): N={args.open:,} open leads")
         _run(args)
 
@@ -177,14 +182,22 @@ def _time(client, url: str, repeat: int) -> tuple[float, int, int]:
 
 def _run(args) -> None:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
-    with Stopwatch() as built:
-        world = _build(args)
-    print(f"  built in {built.seconds:.1f} s")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE")
+    if args.reuse and Team.objects.filter(slug__startswith="bench-").exists():
+        print(f"  reusing {Lead.objects.count():,} leads")
+        teams = [
+            (team, Rep.objects.get(team=team, role=Role.LEAD), None)
+            for team in Team.objects.filter(slug__startswith="bench-").order_by("pk")
+        ]
+        get_user_model().objects.filter(username__startswith="bench-").delete()
+    else:
+        with Stopwatch() as built:
+            teams = _build(args)["teams"]
+        print(f"  built in {built.seconds:.1f} s")
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
     run_sweep()  # the last run the block shows (nothing is due at the real time now)
-    users = _users(world["teams"])
+    users = _users(teams)
     print(f"  {'page':<10} {'user':<12} {'median ms':>10} {'queries':>8} {'status':>7}")
     for label, user in users.items():
         client = Client()
