@@ -95,6 +95,15 @@ def test_counts_stop_at_the_cap_and_say_so(client, people, swept, monkeypatch):
         assert "1+ breached" in client.get(reverse("admin:index")).content.decode()
 
 
+def test_a_team_leads_counts_stop_at_the_smaller_team_cap(people, swept, monkeypatch):
+    monkeypatch.setattr(ops_status, "TEAM_CAP", 0)
+    status = ops_status.collect(now=AFTER_BREACH, scope=scope_of(people["jonas"]))
+    assert status.breached == ops_status.CappedCount(0, capped=True)
+    assert status.as_dict()["capped_at"] == 0
+    everything = ops_status.collect(now=AFTER_BREACH)
+    assert everything.breached == ops_status.CappedCount(2, capped=False)
+
+
 def test_held_messages_are_counted_apart_from_pending(swept):
     row = Notification.objects.filter(status="pending").first() or Notification.objects.first()
     Notification.objects.filter(pk=row.pk).update(
