@@ -23,6 +23,7 @@ from leadops.admin_kit import (
     ReadOnlyAdminMixin,
     ScopedAdminMixin,
     audit_summary,
+    duration_text,
     local_html,
     local_text,
     team_filter,
@@ -132,7 +133,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ScopedAdminMixin
                 "fields": (
                     "kind",
                     "occurred_local",
-                    "recorded_at",
+                    "recorded_local",
                     "actor_name",
                     "actor_user",
                     "correlation_id",
@@ -140,11 +141,16 @@ class AuditEventAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ScopedAdminMixin
             },
         ),
         ("Lead", {"fields": ("lead_col", "team", "state", "owner_name", "timer")}),
-        ("SLA", {"fields": ("policy_col", "thresholds", "window", "elapsed", "stage_due_local")}),
+        (
+            "SLA",
+            {"fields": ("policy_col", "thresholds", "window", "elapsed_text", "stage_due_local")},
+        ),
         ("Details", {"fields": ("details_pretty",)}),
     )
     readonly_fields = (
         "occurred_local",
+        "recorded_local",
+        "elapsed_text",
         "lead_col",
         "policy_col",
         "stage_due_local",
@@ -152,11 +158,20 @@ class AuditEventAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ScopedAdminMixin
     )
 
     def _tz(self, obj):
-        return obj.team.market.timezone if obj.team_id and obj.team else "UTC"
+        # An event about the org (no team): the viewer's zone.
+        return obj.team.market.timezone if obj.team_id and obj.team else None
 
     @admin.display(description="Occurred", ordering="occurred_at")
     def occurred_local(self, obj):
         return local_html(obj.occurred_at, self._tz(obj))
+
+    @admin.display(description="Recorded")
+    def recorded_local(self, obj):
+        return local_html(obj.recorded_at, self._tz(obj))
+
+    @admin.display(description="Elapsed (business)")
+    def elapsed_text(self, obj):
+        return duration_text(obj.elapsed)
 
     @admin.display(description="Stage due")
     def stage_due_local(self, obj):

@@ -3,10 +3,14 @@
 link page, the notifications and the API, so they never disagree. All durations are business
 time on the timer's own clock (wall-clock time for a `calendar` policy).
 
-- `sla_status(lead, timer, now)`: the label and the seed sentence's SLA phrase, in business time.
+- `sla_status(lead, timer, now)`: the label, the seed sentence's SLA phrase and the admin's
+  "time left" (`SlaStatus.time_left`), all from one business-time figure.
 - `status_code(timer)` and `filter_by_status(queryset, code)`: what the sweep has fired on the open
   timer (on track, at risk, breached, reassigned, paused, no SLA), the admin's and the API's
-  status filter.
+  status filter. "reassigned" is a lead auto-reassigned in its current state whose new owner is
+  still on track (at risk and breached say more, so they win), or one at the reassignment limit.
+- `hours_minutes(duration)`: business durations in hours and minutes ("40 h", "3 h 05 min"),
+  never days: a business day is not 24 hours.
 - `explain(lead, now=...)`: every fact of the "explain SLA" panel (policy and version, window,
   thresholds, stage instants, pauses), as values; each interface formats them its way."""
 
@@ -37,6 +41,21 @@ def duration(value: timedelta) -> str:
     return f"{text} {minutes} minute{'s' if minutes != 1 else ''}" if minutes else text
 
 
+def hours_minutes(value: timedelta | None) -> str:
+    """A business duration, compact: "40 h", "3 h 05 min", "12 min", "less than a minute". The
+    same figure as `duration` (which the messages use), never in days ("1d 16h" reads as
+    calendar days, while 40 business hours are a working week)."""
+    if value is None:
+        return "—"
+    minutes = int(abs(value).total_seconds() // 60)
+    if minutes < 1:
+        return "less than a minute"
+    hours, minutes = divmod(minutes, 60)
+    if not hours:
+        return f"{minutes} min"
+    return f"{hours} h {minutes:02d} min" if minutes else f"{hours} h"
+
+
 def local_time(instant: datetime, tz: ZoneInfo, now: datetime) -> str:
     """08:00 today, "Mon 08:00" within a week, else "2 Mar 08:00" (in the market's zone)."""
     local = instant.astimezone(tz)
@@ -59,6 +78,22 @@ class SlaStatus:
     remaining: timedelta | None = None  # business time left; negative when overdue
     due: str = ""  # local due time
     window: str = ""
+    clock: str = "business"  # "calendar": a wall-clock policy
+
+    @property
+    def time_left(self) -> str:
+        """The admin's "time left": the messages' figure, compact, saying which clock it is on
+        ("business", or "wall-clock" for a calendar policy)."""
+        if self.remaining is None:
+            return "—"
+        kind = "business" if self.clock != "calendar" else "wall-clock"
+        if self.label == "paused":
+            return f"paused, {hours_minutes(max(self.remaining, timedelta(0)))} {kind} left"
+        if self.remaining > timedelta(0):
+            return f"breach in {hours_minutes(self.remaining)} {kind}"
+        if -self.remaining < timedelta(minutes=1):
+            return "breached just now"
+        return f"overdue by {hours_minutes(-self.remaining)} {kind}"
 
 
 def sla_status(lead, timer, now: datetime, context: dict | None = None) -> SlaStatus:
@@ -77,11 +112,17 @@ def sla_status(lead, timer, now: datetime, context: dict | None = None) -> SlaSt
     elapsed = planning.business_elapsed(timer, at, calendar)
     remaining = timer.window_business - elapsed
     due = local_time(timer.due_at, tz, now)
-    common = {"elapsed": elapsed, "remaining": remaining, "due": due, "window": timer.window}
+    common = {
+        "elapsed": elapsed,
+        "remaining": remaining,
+        "due": due,
+        "window": timer.window,
+        "clock": timer.clock,
+    }
     if timer.paused_at is not None:
         return SlaStatus("paused", "SLA paused (on hold)", **common)
     if remaining > timedelta(0):
-        label = "on track" if timer.stage == "pending" else "at risk"
+        label = STATUS_LABELS[status_code(timer)]
         return SlaStatus(label, f"SLA breach in {duration(remaining)}", **common)
     if -remaining < timedelta(minutes=1):
         return SlaStatus("breached", "SLA breached just now", **common)
@@ -108,11 +149,15 @@ STAGE_STATUS = {
 
 
 def status_code(timer: SlaTimer | None) -> str:
-    """What the sweep has fired on the open timer (its stage), or paused, or no SLA."""
+    """What the sweep has fired on the open timer (its stage), or paused, or no SLA. A timer
+    started by an auto-reassignment (`auto_reassign_count` carried over the episode) is
+    "reassigned" until its own warning fires."""
     if timer is None:
         return "no_sla"
     if timer.paused_at is not None:
         return "paused"
+    if timer.stage == Stage.PENDING and timer.auto_reassign_count:
+        return "reassigned"
     return STAGE_STATUS.get(timer.stage, "on_track")
 
 
@@ -128,10 +173,18 @@ def filter_by_status(queryset, code: str, outer: str = "pk"):
         return queryset.filter(~Exists(timers))
     if code == "paused":
         return queryset.filter(Exists(timers.filter(paused_at__isnull=False)))
+    running = timers.filter(paused_at__isnull=True)
+    if code == "on_track":
+        return queryset.filter(Exists(running.filter(stage=Stage.PENDING, auto_reassign_count=0)))
+    if code == "reassigned":
+        return queryset.filter(
+            Exists(running.filter(stage=Stage.REASSIGNED))
+            | Exists(running.filter(stage=Stage.PENDING, auto_reassign_count__gt=0))
+        )
     stages = [stage for stage, status in STAGE_STATUS.items() if status == code]
     if not stages:
         return queryset
-    return queryset.filter(Exists(timers.filter(paused_at__isnull=True, stage__in=stages)))
+    return queryset.filter(Exists(running.filter(stage__in=stages)))
 
 
 # --- the whole explanation -----------------------------------------------------------------------

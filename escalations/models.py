@@ -444,3 +444,27 @@ class ActionReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.action} on lead {self.lead_id}"
+
+
+class SweepRun(models.Model):
+    """One run of the escalation sweep (SPEC §10: the status block's "last sweep" and
+    `/healthz`): when it ran, how long it took and what it fired. Written by `run_sweep` after
+    its batches, not audited (the audit log has an event per step already); older runs are
+    pruned (`escalations.sweep_runs`)."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    as_of = models.DateTimeField(help_text="The instant the sweep swept up to (`--now`).")
+    correlation_id = models.CharField(max_length=40)
+    counts = models.JSONField(default=dict, help_text="What fired (the sweep's result).")
+
+    class Meta:
+        verbose_name = "sweep run"
+        indexes = [models.Index(fields=["finished_at"], name="sweep_run_finished")]
+
+    def __str__(self) -> str:
+        return f"sweep {self.correlation_id} at {self.finished_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def duration(self) -> timedelta:
+        return self.finished_at - self.started_at

@@ -247,3 +247,41 @@ def save_rep(rep: Rep, *, actor, reason: str) -> ChangeResult:
 
 def set_rep_active(rep: Rep, active: bool, *, actor, reason: str) -> ChangeResult:
     return _one(actor, reason, lambda changes: changes.set_rep_active(rep, active))
+
+
+class PolicyInUse(Exception):
+    """The policy has timers (open or finished) that name it: deactivate it instead."""
+
+
+def policy_in_use(policy: SlaPolicy) -> bool:
+    return policy.timers.exists()
+
+
+def delete_policy(policy: SlaPolicy, *, actor, reason: str) -> None:
+    """Delete a policy no timer ever ran on (a superuser's cleanup of a mistake), with the
+    reason in its history and an audited `policy_changed`. A policy with timers keeps them
+    explainable: it can only be deactivated (`set_policy_active`)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("Say why the policy is deleted.")
+    who = resolve_actor(actor)
+    with transaction.atomic():
+        locked = SlaPolicy.objects.select_for_update().get(pk=policy.pk)
+        if policy_in_use(locked):
+            raise PolicyInUse(
+                f"{locked} has SLA timers that name it; deactivate it instead of deleting it."
+            )
+        log.record(
+            AuditKind.POLICY_CHANGED,
+            actor=who,
+            policy=locked,
+            details={
+                "policy": str(locked),
+                "deleted": True,
+                "fields": {name: getattr(locked, name) for name in POLICY_FIELDS},
+                "reason": reason,
+            },
+        )
+        locked._history_user = who.user
+        locked._change_reason = reason[:HISTORY_REASON_LENGTH]
+        locked.delete()

@@ -19,13 +19,12 @@ class NotAllowed(Exception):
     """The user may not do this; the message says why."""
 
 
-def _group_names(user) -> frozenset[str]:
-    """The user's group names, read once per user object (a request's user lives for one
-    request): the admin asks several of the questions below on every page."""
+def group_names(user) -> frozenset[str]:
+    """The user's group names, read once per user object (a request asks many times: every
+    admin's permission check on the index)."""
     names = getattr(user, "_leadops_group_names", None)
     if names is None:
-        names = frozenset(user.groups.values_list("name", flat=True))
-        user._leadops_group_names = names
+        names = user._leadops_group_names = frozenset(user.groups.values_list("name", flat=True))
     return names
 
 
@@ -34,7 +33,7 @@ def is_ops_manager(user) -> bool:
         return False
     if user.is_superuser:
         return True
-    return OPS_MANAGERS in _group_names(user)
+    return OPS_MANAGERS in group_names(user)
 
 
 def led_team_ids(user) -> set[int]:
@@ -51,7 +50,7 @@ def sees_all_teams(user) -> bool:
         return False
     if user.is_superuser:
         return True
-    return bool(_group_names(user) & {OPS_MANAGERS, INTEGRATIONS})
+    return bool({OPS_MANAGERS, INTEGRATIONS} & group_names(user))
 
 
 @dataclass(frozen=True)

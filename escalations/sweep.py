@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from audit import log
 from audit.models import AuditKind
-from escalations import planning, reassign
+from escalations import planning, reassign, sweep_runs
 from escalations.models import MessageKind, Persona, SlaTimer, Stage
 from escalations.notify import outbox
 from escalations.timers import supersede_stage_messages
@@ -48,8 +48,11 @@ class SweepResult:
     errors: int = 0  # every exception caught, a failed batch included even if its retry worked
     fallbacks: int = 0  # batched reassignments that failed and were retried lead by lead
     batches: int = 0
+    correlation_id: str = ""  # the audit events of this run carry it
 
     def summary(self) -> str:
+        # "reassigned" counts the leads that got a new owner; the leads past 150 % that kept
+        # theirs are counted apart (nobody available, or the limit reached), never inside it.
         fallbacks = (
             f" ({self.fallbacks} batch(es) failed and retried lead by lead)"
             if self.fallbacks
@@ -57,9 +60,10 @@ class SweepResult:
         )
         return (
             f"sweep: {self.warned} warned, {self.breached} breached, {self.reassigned} reassigned "
-            f"({self.no_candidate} without candidate, {self.limit_reached} at limit), "
-            f"{self.superseded} superseded, {self.resumed} resumed, {self.errors} errors"
-            f"{fallbacks}; {self.claimed} timers in {self.batches} batches"
+            f"to a new owner, {self.no_candidate} kept their owner (nobody available), "
+            f"{self.limit_reached} at the reassignment limit, {self.superseded} superseded, "
+            f"{self.resumed} resumed, {self.errors} errors{fallbacks}; "
+            f"{self.claimed} timers in {self.batches} batches"
         )
 
     def as_dict(self) -> dict:
@@ -74,11 +78,12 @@ def run_sweep(
 ) -> SweepResult:
     """Fire everything due at `now` (default: the current time). Safe to run concurrently.
     `on_full_batch` is called once after the first full batch (a backlog: time to fan out)."""
-    now = now or timezone.now()
+    started_at = timezone.now()
+    now = now or started_at
     batch_size = batch_size or settings.SWEEP_BATCH_SIZE
     max_batches = max_batches or settings.SWEEP_MAX_BATCHES
-    result = SweepResult()
     correlation_id = f"sweep-{uuid.uuid4().hex[:12]}"
+    result = SweepResult(correlation_id=correlation_id)
     result.resumed += reassign.resume_due_holds(now=now)  # held leads without a timer
     for _ in range(max_batches):
         with transaction.atomic():
@@ -94,6 +99,13 @@ def run_sweep(
             on_full_batch()
     if result.claimed:
         logger.info("%s [%s]", result.summary(), correlation_id)
+    sweep_runs.record_run(
+        started_at=started_at,
+        finished_at=timezone.now(),
+        as_of=now,
+        correlation_id=correlation_id,
+        counts=result.as_dict(),
+    )
     return result
 
 

@@ -5,11 +5,13 @@ never counts a million rows, and the pages that ask for a reason or a small form
 from __future__ import annotations
 
 import dataclasses
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import helpers as admin_helpers
 from django.contrib.admin.utils import unquote
@@ -26,8 +28,15 @@ from django.utils.html import format_html
 from simple_history.template_utils import HistoricalRecordContextHelper
 
 from escalations import permissions
-from escalations.explain import STATUS_CHOICES, STATUS_LABELS, filter_by_status, status_code
-from escalations.models import SlaTimer, Stage
+from escalations.explain import (
+    STATUS_CHOICES,
+    STATUS_LABELS,
+    filter_by_status,
+    hours_minutes,
+    sla_status,
+    status_code,
+)
+from escalations.models import SlaTimer
 from leadops.models import Lead
 from teams.models import Market, Rep, Team
 
@@ -289,8 +298,60 @@ class NoHistoryRevertMixin:
             raise PermissionDenied("Reverting from history is disabled; edit the object instead.")
         return super().history_form_view(request, object_id, version_id, extra_context)
 
+    # Every date of the history page in the object's zone (`zone_of`), like the rest of the
+    # admin: when each version was saved, and the instants in its changes.
 
-# --- local time ---------------------------------------------------------------------------------
+    def history_view(self, request, object_id, extra_context=None):
+        request._leadops_history_zone = zone_of(self.get_object(request, unquote(object_id)))
+        return super().history_view(request, object_id, extra_context)
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return LocalTimeHistoryHelper(
+            self.model, historical_record, getattr(request, "_leadops_history_zone", None)
+        )
+
+    def render_history_view(self, request, template, context, **kwargs):
+        tz = getattr(request, "_leadops_history_zone", None)
+        for record in context.get("page_obj") or ():
+            record.history_when = local_html(record.history_date, tz)
+        return super().render_history_view(request, template, context, **kwargs)
+
+
+class LocalTimeHistoryHelper(HistoricalRecordContextHelper):
+    """simple-history's formatting of a change, with instants in local time."""
+
+    def __init__(self, model, historical_record, tz_name):
+        super().__init__(model, historical_record)
+        self.tz_name = tz_name
+
+    def prepare_delta_change_value(self, change, value):
+        if isinstance(value, datetime):
+            return local_text(value, self.tz_name)
+        return super().prepare_delta_change_value(change, value)
+
+
+# --- local time: one format for every instant in the admin ---------------------------------------
+#
+# `local_text` / `local_html` (and `local_column` for lists, the `admin_time` template tag for
+# templates) show an instant as `Mon 2026-03-02 09:30 CET`: in the lead's market zone when a
+# market applies, else in the viewer's zone (their rep's), else the site's zone (UTC).
+
+_current_request: ContextVar = ContextVar("leadops_admin_request", default=None)
+
+
+class ViewerZoneMiddleware:
+    """Keeps the request at hand, so that an instant no market applies to is shown in the zone
+    of whoever is looking, however deep in an admin display method (which sees only the row)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        token = _current_request.set(request)
+        try:
+            return self.get_response(request)
+        finally:
+            _current_request.reset(token)
 
 
 @lru_cache(maxsize=256)
@@ -298,11 +359,33 @@ def zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def local_text(at: datetime | None, tz_name: str, *, with_date: bool = True) -> str:
-    """`Mon 2026-03-02 09:30 IST`; zones whose abbreviation is numeric (`+04`) show their
-    IANA name instead (`Mon 2026-03-02 09:30 Asia/Dubai`)."""
+def viewer_rep(request):
+    """The rep of whoever is looking (with their team and its market), once per request."""
+    if not hasattr(request, "_leadops_viewer_rep"):
+        user = getattr(request, "user", None)
+        rep = None
+        if user is not None and user.is_authenticated:
+            rep = Rep.objects.select_related("team__market").filter(user=user).first()
+            # `user.rep` (permissions.led_team_ids) then costs no query of its own.
+            user._state.fields_cache["rep"] = rep
+        request._leadops_viewer_rep = rep
+    return request._leadops_viewer_rep
+
+
+def viewer_zone(request=None) -> str:
+    """The zone of whoever is looking (the current request's by default): their rep's zone (or
+    their team's market's), else the site's zone."""
+    request = request if request is not None else _current_request.get()
+    rep = viewer_rep(request) if request is not None else None
+    return rep.effective_timezone if rep is not None else settings.TIME_ZONE
+
+
+def local_text(at: datetime | None, tz_name: str | None = None, *, with_date: bool = True) -> str:
+    """`Mon 2026-03-02 09:30 IST` in `tz_name` (a market's zone; None: the viewer's); zones
+    whose abbreviation is numeric (`+04`) show their IANA name (`... 09:30 Asia/Dubai`)."""
     if at is None:
         return "—"
+    tz_name = tz_name or viewer_zone()
     local = at.astimezone(zone(tz_name))
     abbr = local.tzname() or ""
     label = abbr if abbr[:1].isalpha() else tz_name
@@ -310,7 +393,23 @@ def local_text(at: datetime | None, tz_name: str, *, with_date: bool = True) -> 
     return f"{local.strftime(pattern)} {label}"
 
 
-def local_html(at: datetime | None, tz_name: str, *, with_date: bool = True):
+def zone_of(obj) -> str | None:
+    """The zone an object's instants are shown in: its market's (a lead, a team, a policy of one
+    market), its own (a market, a rep with their own hours), else None (the viewer's)."""
+    if obj is None:
+        return None
+    if getattr(obj, "effective_timezone", None):  # a rep
+        return obj.effective_timezone
+    market = getattr(obj, "market", None)
+    if market is not None:
+        return market.timezone
+    rep = getattr(obj, "rep", None)  # time off
+    if rep is not None and getattr(rep, "effective_timezone", None):
+        return rep.effective_timezone
+    return getattr(obj, "timezone", None) or None
+
+
+def local_html(at: datetime | None, tz_name: str | None = None, *, with_date: bool = True):
     """The local time, with the UTC instant as a tooltip."""
     if at is None:
         return "—"
@@ -320,8 +419,9 @@ def local_html(at: datetime | None, tz_name: str, *, with_date: bool = True):
     )
 
 
-def local_column(field: str, description: str, tz_of):
-    """A list/detail column showing `field` in local time; `tz_of(obj)` names the zone."""
+def local_column(field: str, description: str, tz_of=lambda obj: None):
+    """A list/detail column showing `field` in local time; `tz_of(obj)` names the zone (None:
+    the viewer's)."""
 
     @admin.display(description=description, ordering=field)
     def show(self, obj):
@@ -337,20 +437,8 @@ def lead_link(lead):
 
 
 def duration_text(value: timedelta | None) -> str:
-    """`2d 3h`, `1h 05m`, `12m`, `40s`."""
-    if value is None:
-        return "—"
-    seconds = int(abs(value).total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m"
-    return f"{secs}s"
+    """A business duration in hours and minutes (`explain.hours_minutes`): `40 h`, `3 h 05 min`."""
+    return hours_minutes(value)
 
 
 # --- SLA status of a lead, from its open timer ---------------------------------------------------
@@ -375,18 +463,12 @@ def sla_status_html(timer: SlaTimer | None):
     )
 
 
-def time_left_text(timer: SlaTimer | None, now: datetime) -> str:
-    """Wall-clock time to the next stage, or how long the breach is overdue."""
+def time_left_text(lead, timer: SlaTimer | None, now: datetime) -> str:
+    """Business time to the breach, or how long it is overdue: the figure the messages give
+    (`explain.sla_status`)."""
     if timer is None:
         return "—"
-    if timer.paused_at is not None:
-        left = max(timer.window_business - timer.consumed, timedelta(0))
-        return f"paused, {duration_text(left)} of business time left"
-    if now < timer.warn_at and timer.stage == Stage.PENDING:
-        return f"warning in {duration_text(timer.warn_at - now)}"
-    if now < timer.due_at:
-        return f"breach in {duration_text(timer.due_at - now)}"
-    return f"overdue by {duration_text(now - timer.due_at)}"
+    return sla_status(lead, timer, now).time_left
 
 
 class SlaStatusFilter(admin.SimpleListFilter):

@@ -15,6 +15,7 @@ from escalations import org_changes
 from leadops.admin_kit import (
     NoHistoryRevertMixin,
     ScopedAdminMixin,
+    local_html,
     local_text,
     market_filter,
     team_filter,
@@ -214,10 +215,10 @@ class RepAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
     list_filter = ("active", "role", market_filter("team__market"), team_filter("team"))
     search_fields = ("name", "email", "slack_user_id", "user__username")
     list_select_related = ("team__market", "user")
-    readonly_fields = ("last_assigned_at", "own_hours")
+    readonly_fields = ("last_assigned_local", "own_hours")
     fieldsets = (
         (None, {"fields": ("name", "email", "user", "team", "role", "active")}),
-        ("Routing", {"fields": ("capacity", "slack_user_id", "last_assigned_at")}),
+        ("Routing", {"fields": ("capacity", "slack_user_id", "last_assigned_local")}),
         (
             "Working hours (empty = the market's)",
             {"fields": ("timezone", *(day_field_name(d) for d in hours_format.WEEKDAYS))},
@@ -229,7 +230,7 @@ class RepAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
         if obj is not None and not self.has_change_permission(request, obj):
             return (
                 (None, {"fields": ("name", "email", "user", "team", "role", "active")}),
-                ("Routing", {"fields": ("capacity", "slack_user_id", "last_assigned_at")}),
+                ("Routing", {"fields": ("capacity", "slack_user_id", "last_assigned_local")}),
                 ("Working hours", {"fields": ("timezone", "own_hours")}),
             )
         return super().get_fieldsets(request, obj)
@@ -259,6 +260,10 @@ class RepAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin):
     @admin.display(description="Local time now")
     def local_now(self, obj):
         return local_text(timezone.now(), obj.timezone or obj.team.market.timezone, with_date=False)
+
+    @admin.display(description="Last assigned")
+    def last_assigned_local(self, obj):
+        return local_html(obj.last_assigned_at, obj.timezone or obj.team.market.timezone)
 
     @admin.display(description="Own hours")
     def own_hours(self, obj):

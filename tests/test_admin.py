@@ -232,8 +232,8 @@ def test_lead_list_shows_sla_status_and_time_left(client, people, leads, org, cl
     html = client.get(admin_url(Lead, "changelist")).content.decode()
     assert "SLA status" in html and "Time left" in html
     assert "on track" in html
-    # Lena's paid-social lead: default NEW policy 1h, warning at 80 % = 10:48 Berlin.
-    assert "warning in 48m" in html
+    # Lena's paid-social lead: default NEW policy 1h, just created: the whole hour is left.
+    assert "breach in 1 h business" in html
 
 
 def test_sla_status_filter_narrows_the_list(client, people, leads, clock):

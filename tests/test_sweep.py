@@ -388,12 +388,14 @@ def test_sweep_query_count_does_not_grow_with_due_timers(
     assert sweep_of(25, 2) == sweep_of(45, 3)
 
 
-def test_idle_sweep_is_two_index_selects(org, policies, django_assert_num_queries):
+def test_idle_sweep_is_two_index_selects_and_the_record_of_its_run(
+    org, policies, django_assert_num_queries
+):
     with _at(berlin(2026, 12, 2, 10, 0)):
         make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
     # The holds due to end (partial index `lead_hold_due`), then SAVEPOINT, the SELECT of due
-    # timers on their index, RELEASE.
-    with django_assert_num_queries(4):
+    # timers on their index, RELEASE; the INSERT of the run (status block, healthz).
+    with django_assert_num_queries(5):
         assert run_sweep(now=berlin(2026, 12, 2, 10, 1)).claimed == 0
 
 

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.db.models.functions import Coalesce
+from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -21,9 +22,12 @@ from escalations.policies import effective_matrix
 from leadops.admin_kit import (
     NoHistoryRevertMixin,
     ReadOnlyAdminMixin,
+    ReasonForm,
     ScopedAdminMixin,
+    local_html,
     local_text,
     market_filter,
+    object_form_page,
     reason_action,
     user_scope,
 )
@@ -179,12 +183,12 @@ class SlaPolicyAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin)
         "version",
         "scope",
         "running_timers",
-        "updated_at",
+        "updated_local",
     )
     list_filter = ("state", market_filter("market"), "source", "clock", "active")
     search_fields = ("window", "market__code", "market__name", "source__code", "source__name")
     list_select_related = ("market", "source")
-    readonly_fields = ("version", "updated_at")
+    readonly_fields = ("version", "updated_local")
     fieldsets = (
         (
             None,
@@ -196,7 +200,7 @@ class SlaPolicyAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin)
         ),
         ("Window", {"fields": ("window", "clock", "active")}),
         ("Why", {"fields": ("change_reason",)}),
-        ("Version", {"fields": ("version", "updated_at")}),
+        ("Version", {"fields": ("version", "updated_local")}),
     )
     actions = ["deactivate_selected"]
 
@@ -221,6 +225,11 @@ class SlaPolicyAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin)
     @admin.display(description="Source", ordering="source__code")
     def source_or_any(self, obj):
         return obj.source.code if obj.source_id else "any"
+
+    @admin.display(description="Updated", ordering="updated_at")
+    def updated_local(self, obj):
+        # A market's policy in its zone; a policy for every market in the viewer's.
+        return local_html(obj.updated_at, obj.market.timezone if obj.market_id else None)
 
     @admin.display(description="Scope")
     def scope(self, obj):
@@ -262,6 +271,48 @@ class SlaPolicyAdmin(ScopedAdminMixin, NoHistoryRevertMixin, SimpleHistoryAdmin)
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)  # deletes would skip the change reason
         return actions
+
+    # --- deleting: never for ops managers (they deactivate), a superuser with a reason ---------
+
+    def has_delete_permission(self, request, obj=None):
+        """Policies are deactivated, not deleted: only a superuser may delete one, and only one
+        no timer ever ran on (the delete of any other could not succeed, so it is not offered)."""
+        if not request.user.is_superuser:
+            return False
+        return obj is None or not org_changes.policy_in_use(obj)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        policy = self.get_object(request, object_id)
+        if policy is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_delete_permission(request, policy):
+            raise PermissionDenied(
+                "Policies are deactivated, not deleted; only a superuser may delete a policy that "
+                "no timer ever ran on."
+            )
+        form = ReasonForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                org_changes.delete_policy(
+                    policy, actor=request.user, reason=form.cleaned_data["reason"]
+                )
+            except org_changes.PolicyInUse as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return HttpResponseRedirect(
+                    reverse("admin:escalations_slapolicy_change", args=[policy.pk])
+                )
+            self.message_user(request, f"Policy {policy} deleted (audited).", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:escalations_slapolicy_changelist"))
+        return object_form_page(
+            self,
+            request,
+            policy,
+            title=f"Delete SLA policy {policy}",
+            form=form,
+            submit="Delete",
+            intro="No timer ever ran on this policy, so it can be deleted. The reason goes into "
+            "its history and the audit log. To stop a policy from applying, deactivate it instead.",
+        )
 
     def save_model(self, request, obj, form, change):
         reason = form.cleaned_data["change_reason"]
@@ -350,17 +401,21 @@ class SlaThresholdsAdmin(
         "breach_percent",
         "reassign_percent",
         "version",
-        "updated_at",
+        "updated_local",
     )
-    readonly_fields = ("breach_percent", "version", "updated_at")
+    readonly_fields = ("breach_percent", "version", "updated_local")
     fields = (
         "warn_percent",
         "breach_percent",
         "reassign_percent",
         "change_reason",
         "version",
-        "updated_at",
+        "updated_local",
     )
+
+    @admin.display(description="Updated")
+    def updated_local(self, obj):
+        return local_html(obj.updated_at)
 
     def save_model(self, request, obj, form, change):
         org_changes.save_thresholds(

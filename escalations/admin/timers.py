@@ -128,11 +128,11 @@ class SlaTimerAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ScopedAdminMixin, 
             {
                 "fields": (
                     "window_business_text",
-                    "consumed",
-                    "running_since",
-                    "paused_at",
-                    "resume_at",
-                    "paused_total",
+                    "consumed_text",
+                    "running_since_local",
+                    "paused_local",
+                    "resume_local",
+                    "paused_total_text",
                 )
             },
         ),
@@ -143,8 +143,8 @@ class SlaTimerAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ScopedAdminMixin, 
                     "episode",
                     "episode_owner_ids",
                     "auto_reassign_count",
-                    "no_candidate_at",
-                    "limit_reached_at",
+                    "no_candidate_local",
+                    "limit_reached_local",
                     "error_count",
                     "last_error",
                 )
@@ -159,14 +159,35 @@ class SlaTimerAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ScopedAdminMixin, 
         "next_fire_local",
         "completed_local",
         "window_business_text",
+        "consumed_text",
+        "running_since_local",
+        "paused_local",
+        "resume_local",
+        "paused_total_text",
+        "no_candidate_local",
+        "limit_reached_local",
     )
 
+    # One label style: what happens (or happened), no "at"; times in the lead's market zone.
     started_local = _local("started_at", "Started")
-    warn_local = _local("warn_at", "Warn at")
-    due_local = _local("due_at", "Due (breach) at")
-    reassign_local = _local("reassign_at", "Reassign at")
-    next_fire_local = _local("next_fire_at", "Next fire at")
+    warn_local = _local("warn_at", "Warning")
+    due_local = _local("due_at", "Breach (due)")
+    reassign_local = _local("reassign_at", "Reassignment")
+    next_fire_local = _local("next_fire_at", "Next check")
     completed_local = _local("completed_at", "Completed")
+    running_since_local = _local("running_since", "Running since")
+    paused_local = _local("paused_at", "Paused")
+    resume_local = _local("resume_at", "Resumes")
+    no_candidate_local = _local("no_candidate_at", "Nobody available (recorded)")
+    limit_reached_local = _local("limit_reached_at", "Reassignment limit reached")
+
+    @admin.display(description="Used before running since (business)")
+    def consumed_text(self, obj):
+        return duration_text(obj.consumed)
+
+    @admin.display(description="Paused in total")
+    def paused_total_text(self, obj):
+        return duration_text(obj.paused_total)
 
     @admin.display(description="Lead", ordering="lead__name")
     def lead_col(self, obj):

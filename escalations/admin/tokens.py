@@ -13,6 +13,7 @@ from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
 from escalations.permissions import is_ops_manager
+from leadops.admin_kit import local_html
 
 admin.site.unregister(TokenProxy)
 
@@ -21,7 +22,7 @@ admin.site.unregister(TokenProxy)
 class ApiTokenAdmin(TokenAdmin):
     """DRF's token admin (rows linked by user id, so a key never appears in a URL), for ops."""
 
-    list_display = ("user", "groups", "key_start", "created")
+    list_display = ("user", "groups", "key_start", "created_local")
     list_select_related = ("user",)
     search_fields = ("user__username", "user__email")
 
@@ -41,10 +42,10 @@ class ApiTokenAdmin(TokenAdmin):
         return False  # issue a new one and delete the old one instead
 
     def get_fields(self, request, obj=None):
-        return ("user",) if obj is None else ("user", "key", "created")
+        return ("user",) if obj is None else ("user", "key", "created_local")
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else ("user", "key", "created")
+        return () if obj is None else ("user", "key", "created_local")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user":
@@ -59,11 +60,15 @@ class ApiTokenAdmin(TokenAdmin):
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    @admin.display(description="key")
+    @admin.display(description="Created", ordering="created")
+    def created_local(self, obj):
+        return local_html(obj.created)
+
+    @admin.display(description="Key")
     def key_start(self, obj) -> str:
         return f"{obj.key[:6]}…"
 
-    @admin.display(description="groups")
+    @admin.display(description="Groups")
     def groups(self, obj) -> str:
         return ", ".join(g.name for g in obj.user.groups.all()) or "—"
 

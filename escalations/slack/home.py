@@ -23,7 +23,7 @@ URGENCY = {"breached": 0, "at risk": 1, "on track": 2, "paused": 3, "no SLA": 4}
 LEAD_FIELDS = ("name", "company", "state", "state_entered_at", "market_id", "team_id", "owner_id")
 TIMER_FIELDS = (
     *("lead_id", "state", "window", "clock", "window_business", "due_at", "stage"),
-    *("running_since", "consumed", "paused_at", "completed_at"),
+    *("running_since", "consumed", "paused_at", "completed_at", "auto_reassign_count"),
 )
 
 

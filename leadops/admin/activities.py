@@ -25,7 +25,22 @@ class ActivityAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, ScopedAdminMixin, 
     list_filter = ("kind", "counted_as_progress", team_filter("lead__team"))
     search_fields = ("lead__name", "lead__company", "actor_name")
     list_select_related = ("lead__market",)
+    fields = (
+        "lead",
+        "kind",
+        "occurred_local",
+        "recorded_local",
+        "actor_name",
+        "counted_as_progress",
+        "reason",
+        "notes",
+    )
+    readonly_fields = ("occurred_local", "recorded_local")
 
     @admin.display(description="Occurred", ordering="occurred_at")
     def occurred_local(self, obj):
         return local_html(obj.occurred_at, obj.lead.market.timezone)
+
+    @admin.display(description="Recorded")
+    def recorded_local(self, obj):
+        return local_html(obj.recorded_at, obj.lead.market.timezone)

@@ -116,8 +116,8 @@ READONLY_ON_CHANGE = (
     "timeline",
     "activity_list",
     "ownership_history",
-    "created_at",
-    "updated_at",
+    "created_local",
+    "updated_local",
 )
 
 
@@ -221,7 +221,7 @@ class LeadAdmin(
     @admin.display(description="Time left")
     def time_left(self, obj):
         now = getattr(obj, "_admin_now", None) or timezone.now()
-        return time_left_text(self._open_timer(obj), now)
+        return time_left_text(obj, self._open_timer(obj), now)
 
     @admin.display(description="Next stage", ordering=MOST_URGENT_FIRST)
     def next_stage(self, obj):
@@ -234,6 +234,10 @@ class LeadAdmin(
     @admin.display(description="Created", ordering="created_at")
     def created_local(self, obj):
         return local_html(obj.created_at, obj.market.timezone)
+
+    @admin.display(description="Updated")
+    def updated_local(self, obj):
+        return local_html(obj.updated_at, obj.market.timezone)
 
     # --- forms ---------------------------------------------------------------------------------
 
@@ -266,7 +270,7 @@ class LeadAdmin(
             ("Escalation timeline", {"fields": ("timeline",)}),
             ("Activities", {"fields": ("activity_list",)}),
             ("Ownership and state history", {"fields": ("ownership_history",)}),
-            ("Record", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+            ("Record", {"fields": ("created_local", "updated_local"), "classes": ("collapse",)}),
         )
 
     def get_readonly_fields(self, request, obj=None):
@@ -350,7 +354,7 @@ class LeadAdmin(
                 "policy": facts.policy,
                 "stale": facts.stale,
                 "no_policy_now": facts.no_policy_now,
-                "time_left": time_left_text(timer, facts.now),
+                "time_left": facts.status.time_left,
                 "window_business": duration_text(timer.window_business),
                 "elapsed": duration_text(facts.elapsed),
                 "started": local_text(timer.started_at, tz),
@@ -477,5 +481,5 @@ class LeadAdmin(
             lead.team,
             lead.owner or "nobody",
             sla_status_html(timer),
-            time_left_text(timer, timezone.now()),
+            time_left_text(lead, timer, timezone.now()),
         )

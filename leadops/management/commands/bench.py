@@ -17,6 +17,7 @@ BENCHES = {
     "api": "leadops.bench.api_bench",
     "admin": "leadops.bench.admin_bench",
     "report": "leadops.bench.report_bench",
+    "status": "leadops.bench.status_bench",
 }
 
 
