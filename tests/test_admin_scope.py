@@ -322,7 +322,7 @@ def test_logging_a_call_on_someone_elses_lead_says_it_is_recorded_but_not_progre
     html = unescape(" ".join(response.content.decode().split()))
     assert "it is recorded, but it is not progress" in html
     assert "only Lena Hoffmann's own calls, emails and messages count" in html
-    assert "The SLA keeps running: warning in" in html
+    assert "The SLA keeps running: breach in" in html and "business" in html
     lead.refresh_from_db()
     assert lead.state == "NEW"
     assert lead.timers.filter(completed_at__isnull=True).exists()

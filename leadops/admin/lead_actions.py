@@ -83,7 +83,7 @@ def _activity(lead, data, user):
     elif timer.paused_at is not None:
         clock = "Its SLA stays paused (on hold)."
     else:
-        clock = f"The SLA keeps running: {time_left_text(timer, timezone.now())}."
+        clock = f"The SLA keeps running: {time_left_text(lead, timer, timezone.now())}."
     return (
         f"{logged}: it is recorded, but it is not progress ({why}). {clock}",
         messages.WARNING,
