@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import factory
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 
 from leadops import lifecycle
 from leadops.models import Source
@@ -66,6 +67,22 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
     is_staff = True
     password = factory.django.Password("pw")
+
+
+def ops_manager(username: str = "olga"):
+    """A staff user in the migrations' `Ops managers` group."""
+    user = UserFactory(username=username)
+    user.groups.add(Group.objects.get(name="Ops managers"))
+    return user
+
+
+def team_lead(rep, username: str):
+    """A staff user in the `Team leads` group, linked to `rep` (whose team they lead)."""
+    user = UserFactory(username=username)
+    user.groups.add(Group.objects.get(name="Team leads"))
+    rep.user = user
+    rep.save()
+    return user
 
 
 def make_lead(

@@ -27,7 +27,7 @@ from leadops.models import Lead
 from teams.admin_forms import week_to_text
 from teams.models import Rep, TimeOff
 from tests.conftest import berlin
-from tests.factories import UserFactory, make_lead
+from tests.factories import UserFactory, make_lead, ops_manager, team_lead
 
 # Monday 2 March 2026, 10:00 in Berlin (14:30 in Bangalore): both markets are open.
 MONDAY_10 = berlin(2026, 3, 2, 10, 0)
@@ -44,12 +44,8 @@ def clock():
 def people(org):
     """root (superuser), olga (ops manager), jonas (team lead of Berlin, linked to his rep)."""
     root = UserFactory(username="root", is_superuser=True)
-    olga = UserFactory(username="olga")
-    olga.groups.add(Group.objects.get(name="Ops managers"))
-    jonas = UserFactory(username="jonas")
-    jonas.groups.add(Group.objects.get(name="Team leads"))
-    org.jonas.user = jonas
-    org.jonas.save()
+    olga = ops_manager()
+    jonas = team_lead(org.jonas, "jonas")
     return {"root": root, "olga": olga, "jonas": jonas}
 
 

@@ -9,7 +9,6 @@ import re
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -22,7 +21,7 @@ from leadops.admin.leads import search_leads
 from leadops.admin_kit import EstimatedCountPaginator
 from leadops.models import Activity, Lead
 from tests.conftest import berlin
-from tests.factories import UserFactory, make_lead
+from tests.factories import make_lead, ops_manager, team_lead
 
 MONDAY_10 = berlin(2026, 3, 2, 10, 0)
 LARGE_LISTS = [Lead, SlaTimer, Reassignment, Notification, AuditEvent, Activity]
@@ -36,12 +35,8 @@ def clock():
 
 @pytest.fixture
 def users(org):
-    olga = UserFactory(username="olga")
-    olga.groups.add(Group.objects.get(name="Ops managers"))
-    jonas = UserFactory(username="jonas")
-    jonas.groups.add(Group.objects.get(name="Team leads"))
-    org.jonas.user = jonas
-    org.jonas.save()
+    olga = ops_manager()
+    jonas = team_lead(org.jonas, "jonas")
     return {"ops manager": olga, "team lead": jonas}
 
 

@@ -20,7 +20,7 @@ from leadops import lifecycle
 from leadops.admin_kit import ScopedAdminMixin
 from teams.models import Team, TimeOff
 from tests.conftest import berlin
-from tests.factories import UserFactory, make_lead
+from tests.factories import UserFactory, make_lead, ops_manager, team_lead
 
 MONDAY_10 = berlin(2026, 3, 2, 10, 0)
 OUR_APPS = ("teams", "leadops", "escalations", "audit")
@@ -82,12 +82,8 @@ def world(org, policies):
         org.asha._change_reason = "capacity"
         org.asha.save()
     root = UserFactory(username="root", is_superuser=True)
-    olga = UserFactory(username="olga")
-    olga.groups.add(Group.objects.get(name="Ops managers"))
-    jonas = UserFactory(username="jonas")
-    jonas.groups.add(Group.objects.get(name="Team leads"))
-    org.jonas.user = jonas
-    org.jonas.save()
+    olga = ops_manager()
+    jonas = team_lead(org.jonas, "jonas")
     vikram = UserFactory(username="vikram", email="vikram@example.com")
     vikram.groups.add(Group.objects.get(name="Team leads"))
     org.vikram.user = vikram

@@ -9,14 +9,13 @@ import re
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from escalations.models import SlaPolicy, SlaTimer
 from leadops import lifecycle
 from leadops.models import Activity
 from tests.conftest import berlin
-from tests.factories import UserFactory, make_lead
+from tests.factories import make_lead, ops_manager, team_lead
 
 MONDAY_10 = berlin(2026, 3, 2, 10, 0)
 # Django's default rendering of a date-time ("March 2, 2026, 9 a.m."): never in our admin.
@@ -25,12 +24,8 @@ DJANGO_DEFAULT = re.compile(r"(January|February|March|April) \d+, 20\d\d")
 
 @pytest.fixture
 def people(org):
-    olga = UserFactory(username="olga")
-    olga.groups.add(Group.objects.get(name="Ops managers"))
-    jonas = UserFactory(username="jonas")
-    jonas.groups.add(Group.objects.get(name="Team leads"))
-    org.jonas.user = jonas
-    org.jonas.save()
+    olga = ops_manager()
+    jonas = team_lead(org.jonas, "jonas")
     return {"olga": olga, "jonas": jonas}
 
 

@@ -8,14 +8,13 @@ import io
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from escalations.models import SlaPolicy
 from escalations.sweep import run_sweep
 from leadops import lifecycle
 from tests.conftest import berlin, kolkata
-from tests.factories import UserFactory, make_lead
+from tests.factories import UserFactory, make_lead, ops_manager, team_lead
 
 PAGE = "admin:audit_auditevent_calibration"
 
@@ -26,12 +25,8 @@ def _at(moment):
 
 @pytest.fixture
 def people(org):
-    olga = UserFactory(username="olga")
-    olga.groups.add(Group.objects.get(name="Ops managers"))
-    jonas = UserFactory(username="jonas")
-    jonas.groups.add(Group.objects.get(name="Team leads"))
-    org.jonas.user = jonas
-    org.jonas.save()
+    olga = ops_manager()
+    jonas = team_lead(org.jonas, "jonas")
     return {"olga": olga, "jonas": jonas}
 
 

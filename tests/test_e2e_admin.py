@@ -16,7 +16,7 @@ from playwright.sync_api import expect  # noqa: E402
 from escalations.models import Reassignment, SlaPolicy  # noqa: E402
 from escalations.reassign import reassign_lead  # noqa: E402
 from leadops.models import Lead  # noqa: E402
-from tests.factories import UserFactory, make_lead  # noqa: E402
+from tests.factories import make_lead, ops_manager, team_lead  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -66,13 +66,9 @@ def _groups():
 
 @pytest.fixture
 def personas(org, policies, live_server):
-    groups = _groups()
-    olga = UserFactory(username="olga")
-    olga.groups.add(groups["Ops managers"])
-    jonas = UserFactory(username="jonas")
-    jonas.groups.add(groups["Team leads"])
-    org.jonas.user = jonas
-    org.jonas.save()
+    _groups()  # the migrations' groups, back after an earlier test's flush
+    olga = ops_manager()
+    jonas = team_lead(org.jonas, "jonas")
     return {"olga": olga, "jonas": jonas}
 
 

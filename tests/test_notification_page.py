@@ -7,14 +7,13 @@ import html as html_lib
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from escalations.models import Notification
 from escalations.notify import messages
 from escalations.sweep import run_sweep
 from tests.conftest import berlin
-from tests.factories import UserFactory, make_lead
+from tests.factories import make_lead, ops_manager
 
 WARNED_AT = berlin(2026, 3, 2, 10, 50)
 
@@ -36,8 +35,7 @@ def warning(org, policies):
 
 @pytest.fixture
 def ops(client, db):
-    user = UserFactory(username="olga")
-    user.groups.add(Group.objects.get(name="Ops managers"))
+    user = ops_manager()
     client.force_login(user)
     return client
 

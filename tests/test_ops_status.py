@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -18,7 +17,7 @@ from escalations.models import Notification, SweepRun
 from escalations.permissions import scope_of
 from escalations.sweep import run_sweep
 from tests.conftest import berlin
-from tests.factories import UserFactory, make_lead
+from tests.factories import UserFactory, make_lead, ops_manager, team_lead
 
 # Monday 2 March 2026; leads created at 10:00 Berlin (1 h window: warning 10:48, breach 11:00).
 CREATED = berlin(2026, 3, 2, 10, 0)
@@ -27,12 +26,8 @@ AFTER_BREACH = berlin(2026, 3, 2, 11, 5)
 
 @pytest.fixture
 def people(org):
-    olga = UserFactory(username="olga")
-    olga.groups.add(Group.objects.get(name="Ops managers"))
-    jonas = UserFactory(username="jonas")
-    jonas.groups.add(Group.objects.get(name="Team leads"))
-    org.jonas.user = jonas
-    org.jonas.save()
+    olga = ops_manager()
+    jonas = team_lead(org.jonas, "jonas")
     nobody = UserFactory(username="nobody", is_staff=True)
     return {"olga": olga, "jonas": jonas, "nobody": nobody}
 

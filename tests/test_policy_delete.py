@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from audit.models import AuditEvent, AuditKind
 from escalations import org_changes
 from escalations.models import SlaPolicy
 from tests.conftest import berlin
-from tests.factories import UserFactory, make_lead
+from tests.factories import UserFactory, make_lead, ops_manager
 
 
 @pytest.fixture
 def olga(db):
-    user = UserFactory(username="olga")
-    user.groups.add(Group.objects.get(name="Ops managers"))
-    return user
+    return ops_manager()
 
 
 @pytest.fixture

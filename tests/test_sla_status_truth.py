@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.contrib.auth.models import Group
 from django.urls import reverse
 
 from escalations.explain import (
@@ -25,13 +24,12 @@ from escalations.notify.messages import render
 from escalations.sweep import run_sweep
 from leadops.models import Lead
 from tests.conftest import berlin
-from tests.factories import UserFactory, make_lead
+from tests.factories import make_lead, ops_manager
 
 
 @pytest.fixture
 def ops(client, db):
-    user = UserFactory(username="olga")
-    user.groups.add(Group.objects.get(name="Ops managers"))
+    user = ops_manager()
     client.force_login(user)
     return client
 
