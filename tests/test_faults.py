@@ -24,6 +24,7 @@ from audit.models import AuditEvent
 from escalations.models import Notification, Reassignment, SlaPolicy, SlaTimer
 from escalations.policies import current_thresholds
 from escalations.schedule import install_schedules
+from leadops.bench.harness import running_hour_timer
 from leadops.models import OPEN_STATES, Lead, Source
 from teams.models import Market, Rep, Role, Team
 from tests.factories import make_lead
@@ -130,7 +131,6 @@ def _leads(by_team: list[list[Rep]], total: int, *, from_previous_team: int = 10
     source = Source.objects.create(code="fault", name="Fault test")
     thresholds = current_thresholds().as_dict()
     policy = SlaPolicy.objects.get()
-    window = timedelta(hours=1)
     per_team = -(-total // len(by_team))
     leads, starts = [], []
     for n in range(total):
@@ -156,26 +156,7 @@ def _leads(by_team: list[list[Rep]], total: int, *, from_previous_team: int = 10
     Lead.objects.bulk_create(leads, batch_size=2000)
     SlaTimer.objects.bulk_create(
         [
-            SlaTimer(
-                lead_id=lead.pk,
-                state="NEW",
-                owner_id=lead.owner_id,
-                policy=policy,
-                policy_version=policy.version,
-                window="1h",
-                clock="calendar",
-                thresholds=thresholds,
-                window_business=window,
-                started_at=start,
-                running_since=start,
-                warn_at=start + window * thresholds["warn"] / 100,
-                due_at=start + window,
-                reassign_at=start + window * thresholds["reassign"] / 100,
-                stage="pending",
-                next_fire_at=start + window * thresholds["warn"] / 100,
-                episode=uuid.uuid4(),
-                created_at=start,
-            )
+            running_hour_timer(lead, policy, thresholds, started=start)
             for lead, start in zip(leads, starts, strict=True)
         ],
         batch_size=2000,

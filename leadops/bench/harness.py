@@ -87,6 +87,33 @@ class Stopwatch:
         self.seconds = time.perf_counter() - self.start
 
 
+def running_hour_timer(lead, policy, thresholds: dict, *, started: datetime) -> SlaTimer:
+    """An unsaved running timer for a NEW lead: a 1 h calendar window from `started`, its stages
+    at the thresholds' percentages (the shape bulk loads and fault tests insert directly)."""
+    window = timedelta(hours=1)
+    warn_at = started + window * thresholds["warn"] / 100
+    return SlaTimer(
+        lead_id=lead.pk,
+        state="NEW",
+        owner_id=lead.owner_id,
+        policy=policy,
+        policy_version=policy.version,
+        window="1h",
+        clock="calendar",
+        thresholds=thresholds,
+        window_business=window,
+        started_at=started,
+        running_since=started,
+        warn_at=warn_at,
+        due_at=started + window,
+        reassign_at=started + window * thresholds["reassign"] / 100,
+        stage="pending",
+        next_fire_at=warn_at,
+        episode=uuid.uuid4(),
+        created_at=started,
+    )
+
+
 def build_timers(
     *,
     team,
@@ -102,7 +129,6 @@ def build_timers(
 ) -> None:
     """Insert `total` NEW leads with open timers, `due` of which have their warning due at `now`
     (the others fire days later). Bypasses the lifecycle on purpose: this is load, not logic."""
-    window = timedelta(hours=1)
     made = 0
     while made < total:
         size = min(chunk, total - made)
@@ -125,32 +151,14 @@ def build_timers(
             ids = list(Lead.objects.order_by("-pk").values_list("pk", flat=True)[:size])[::-1]
             for lead, pk in zip(leads, ids, strict=True):
                 lead.pk = pk
-        timers = []
-        for i, lead in enumerate(leads):
-            is_due = made + i < due
-            started = now - due_stage_offset if is_due else now + timedelta(days=3)
-            warn_at = started + window * thresholds["warn"] / 100
-            timers.append(
-                SlaTimer(
-                    lead_id=lead.pk,
-                    state="NEW",
-                    owner_id=lead.owner_id,
-                    policy=policy,
-                    policy_version=policy.version,
-                    window="1h",
-                    clock="calendar",
-                    thresholds=thresholds,
-                    window_business=window,
-                    started_at=started,
-                    running_since=started,
-                    warn_at=warn_at,
-                    due_at=started + window,
-                    reassign_at=started + window * thresholds["reassign"] / 100,
-                    stage="pending",
-                    next_fire_at=warn_at,
-                    episode=uuid.uuid4(),
-                    created_at=started,
-                )
+        timers = [
+            running_hour_timer(
+                lead,
+                policy,
+                thresholds,
+                started=now - due_stage_offset if made + i < due else now + timedelta(days=3),
             )
+            for i, lead in enumerate(leads)
+        ]
         SlaTimer.objects.bulk_create(timers, batch_size=chunk)
         made += size
