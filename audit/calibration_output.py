@@ -12,6 +12,19 @@ from audit.calibration import Report
 
 # table name -> (title, [(column key, header)]). JSON and CSV keep the codes (market, source,
 # team slug, persona) beside the names so other tools can join on them.
+# The figures every timer table gives after its keys (market, source, state).
+TIMER_FIGURES = [
+    ("leads", "leads"),
+    ("timers", "timers"),
+    ("met", "met"),
+    ("met_late", "met late"),
+    ("breached", "breached"),
+    ("settled", "ended or breached"),
+    ("breach_rate", "breach rate"),
+    ("p50_to_progress", "p50 to progress (business)"),
+    ("p90_to_progress", "p90 to progress (business)"),
+]
+
 TABLES = {
     "by_source": (
         "Timers per market and source",
@@ -20,15 +33,7 @@ TABLES = {
             ("market_name", "market name"),
             ("source", "source"),
             ("source_name", "source name"),
-            ("leads", "leads"),
-            ("timers", "timers"),
-            ("met", "met"),
-            ("met_late", "met late"),
-            ("breached", "breached"),
-            ("settled", "ended or breached"),
-            ("breach_rate", "breach rate"),
-            ("p50_to_progress", "p50 to progress (business)"),
-            ("p90_to_progress", "p90 to progress (business)"),
+            *TIMER_FIGURES,
         ],
     ),
     "by_state": (
@@ -37,15 +42,7 @@ TABLES = {
             ("market", "market"),
             ("source", "source"),
             ("state", "state"),
-            ("leads", "leads"),
-            ("timers", "timers"),
-            ("met", "met"),
-            ("met_late", "met late"),
-            ("breached", "breached"),
-            ("settled", "ended or breached"),
-            ("breach_rate", "breach rate"),
-            ("p50_to_progress", "p50 to progress (business)"),
-            ("p90_to_progress", "p90 to progress (business)"),
+            *TIMER_FIGURES,
         ],
     ),
     "teams": (
