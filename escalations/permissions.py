@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Q
 
 from leadops.actors import rep_of_user
+from teams import reference
 from teams.models import Role, Team
 
 OPS_MANAGERS = "Ops managers"
@@ -86,9 +87,22 @@ def scope_of(user) -> Scope:
     """The one rule of who sees what (SPEC §10), shared by the admin and the API: ops managers,
     superusers and integrations see every team, a team lead or manager their own team, anyone
     else nothing."""
+    return reference.cached(("scope", user.pk), lambda: _scope_of(user))
+
+
+def _scope_of(user) -> Scope:
     if sees_all_teams(user):
         return Scope(all_teams=True, team_ids=frozenset())
     return Scope(all_teams=False, team_ids=frozenset(led_team_ids(user)))
+
+
+def has_perm(user, perm: str) -> bool:
+    """`user.has_perm(perm)` for an active user, the user's permissions read once per
+    reference stamp inside a `teams.reference.snapshot()` (an API request)."""
+    if user.is_superuser:
+        return True
+    found = reference.cached(("perms", user.pk), lambda: frozenset(user.get_all_permissions()))
+    return perm in found
 
 
 def can_act_on_team(user, team_id: int) -> bool:

@@ -8,6 +8,7 @@ from django.db.models import Q
 
 from escalations.models import SlaPolicy, SlaThresholds
 from leadops.models import Source
+from teams import reference
 
 
 @dataclass(frozen=True)
@@ -19,14 +20,18 @@ class Resolved:
 def resolve_policy(*, state: str, market_id: int | None, source_id: int | None) -> Resolved | None:
     """The most specific active policy: (market, source, state) > (market, state) >
     (source, state) > (state). None when nothing matches ("no SLA")."""
-    candidates = SlaPolicy.objects.filter(
-        Q(market_id=market_id) | Q(market__isnull=True),
-        Q(source_id=source_id) | Q(source__isnull=True),
-        state=state,
-        active=True,
-    )
-    best = max(candidates, key=lambda p: p.specificity, default=None)
-    return None if best is None else Resolved(best, best.version)
+
+    def load() -> Resolved | None:
+        candidates = SlaPolicy.objects.filter(
+            Q(market_id=market_id) | Q(market__isnull=True),
+            Q(source_id=source_id) | Q(source__isnull=True),
+            state=state,
+            active=True,
+        )
+        best = max(candidates, key=lambda p: p.specificity, default=None)
+        return None if best is None else Resolved(best, best.version)
+
+    return reference.cached(("policy", state, market_id, source_id), load)
 
 
 def best_match(policies, *, state: str, market_id: int | None, source_id: int | None):
@@ -64,6 +69,10 @@ def resolve_for_lead(lead, state: str | None = None) -> Resolved | None:
 
 def current_thresholds() -> SlaThresholds:
     """The thresholds row, created with the defaults (80/100/150) on first use."""
+    return reference.cached(("thresholds",), _thresholds_row)
+
+
+def _thresholds_row() -> SlaThresholds:
     thresholds = SlaThresholds.objects.filter(pk=1).first()
     if thresholds is None:
         thresholds, _ = SlaThresholds.objects.get_or_create(pk=1)

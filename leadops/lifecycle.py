@@ -226,14 +226,45 @@ def get_or_create_lead(
     """`create_lead`, also saying whether the lead was created (True) or found by its
     `external_id` (False), also when a concurrent create with the same `external_id` won."""
     who = resolve_actor(actor)
+    external_id = (external_id or "").strip() or None
+    # A repeated external_id is found when the INSERT fails on the unique index (or when the
+    # input no longer passes, e.g. its owner was deactivated since): not looked up first, so a
+    # new lead, the usual case, costs no extra query.
+    try:
+        lead = _new_lead(
+            name=name,
+            company=company,
+            market=market,
+            source=source,
+            team=team,
+            owner=owner,
+            email=email,
+            phone=phone,
+            external_id=external_id,
+        )
+        with transaction.atomic():
+            lead._history_user = who.user
+            lead._change_reason = "created"
+            lead.save()
+            _announce(
+                LeadChange(kind="created", lead=lead, at=lead.created_at, actor=who, to_state=S.NEW)
+            )
+    except (IntegrityError, InvalidLeadInput):
+        # Known already, from an earlier request or a concurrent one that won the race (on
+        # PostgreSQL our INSERT waited for its commit on the unique index): its lead.
+        if external_id:
+            existing = Lead.objects.filter(external_id=external_id).first()
+            if existing is not None:
+                return existing, False
+        raise
+    return lead, True
+
+
+def _new_lead(*, name, company, market, source, team, owner, email, phone, external_id) -> Lead:
+    """The unsaved NEW lead, its input checked (InvalidLeadInput otherwise)."""
     name = _clean_text(name, "name", 200)
     if not name:
         raise InvalidLeadInput("a lead needs a name", field="name")
-    external_id = (external_id or "").strip() or None
-    if external_id:
-        existing = Lead.objects.filter(external_id=external_id).first()
-        if existing is not None:
-            return existing, False
     if team.market_id != market.pk:
         raise InvalidLeadInput(
             f"team {team.slug} belongs to market {team.market.code}, not {market.code}",
@@ -266,21 +297,7 @@ def get_or_create_lead(
     except ValidationError as exc:
         first_field, messages = next(iter(exc.message_dict.items()))
         raise InvalidLeadInput(f"{first_field}: {' '.join(messages)}", field=first_field) from None
-    try:
-        with transaction.atomic():
-            lead._history_user = who.user
-            lead._change_reason = "created"
-            lead.save()
-            _announce(LeadChange(kind="created", lead=lead, at=now, actor=who, to_state=S.NEW))
-    except IntegrityError:
-        # A concurrent create with the same external_id won the race (on PostgreSQL our INSERT
-        # waited for its commit on the unique index): return its lead.
-        if external_id:
-            existing = Lead.objects.filter(external_id=external_id).first()
-            if existing is not None:
-                return existing, False
-        raise
-    return lead, True
+    return lead
 
 
 def record_activity(

@@ -244,3 +244,15 @@ class TimeOff(models.Model):
         super().clean()
         if self.start and self.end and self.end <= self.start:
             raise ValidationError({"end": "Time off must end after it starts."})
+
+
+class ReferenceStamp(models.Model):
+    """One row whose `stamp` changes (by database trigger) with every write to the reference
+    tables: markets, teams, reps, sources, SLA policies and thresholds, users, groups,
+    permissions and API tokens. A process may keep what it read of those tables while the stamp
+    is the one it read them under (`teams.reference`)."""
+
+    stamp = models.CharField(max_length=36)
+
+    def __str__(self) -> str:
+        return self.stamp

@@ -13,6 +13,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from teams import reference
+
 # C0 controls (but tab, newline, carriage return), DEL and C1 controls.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 LINE_BREAK = re.compile(r"[\r\n\u2028\u2029]")
@@ -81,7 +83,10 @@ class NaturalKeyField(Text):
         value = super().run_validation(data)  # the text, checked (length included)
         if value is None or isinstance(value, self.model):
             return value
-        found = self.model.objects.filter(**{self.key: value}).first()
+        found = reference.cached(
+            ("natural-key", self.model._meta.label, self.key, value),
+            lambda: self.model.objects.filter(**{self.key: value}).first(),
+        )
         if found is None:
             raise serializers.ValidationError(
                 f"No {self.model._meta.verbose_name} with {self.key} {value!r}."

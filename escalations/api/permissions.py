@@ -23,7 +23,7 @@ class MethodPermissions(BasePermission):
         if method not in view.required_perms:
             return True  # no such handler: the view answers 405
         perm = view.required_perms.get(method)
-        return perm is not None and user.has_perm(perm)
+        return perm is not None and permissions.has_perm(user, perm)
 
 
 def scope(request) -> permissions.Scope:

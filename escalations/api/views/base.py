@@ -9,11 +9,21 @@ from rest_framework.views import APIView
 
 from escalations.api.errors import PayloadTooLarge
 from escalations.api.permissions import MethodPermissions, scope
+from teams import reference
 
 
 class ApiView(APIView):
     permission_classes = [MethodPermissions]
     required_perms: dict[str, str] = {}
+    # Callers, org and policies read from this process's memory while the database's reference
+    # stamp is unchanged (`teams.reference`); off for a view that writes them (the org file).
+    reference_snapshot = True
+
+    def dispatch(self, request, *args, **kwargs):
+        if not self.reference_snapshot:
+            return super().dispatch(request, *args, **kwargs)
+        with reference.snapshot():
+            return super().dispatch(request, *args, **kwargs)
 
     def initial(self, request, *args, **kwargs):
         limit = settings.API_MAX_BODY_BYTES
