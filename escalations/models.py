@@ -9,10 +9,10 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
 
 from escalations.windows import WindowError, parse_window
 from leadops.models import LeadState
+from teams.history import tracked_history
 
 
 def _validate_window(value: str) -> None:
@@ -35,7 +35,7 @@ class SlaThresholds(models.Model):
     reassign_percent = models.PositiveSmallIntegerField(default=150)
     version = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = tracked_history(excluded_fields=["updated_at"])
 
     class Meta:
         verbose_name = "SLA thresholds"
@@ -104,7 +104,7 @@ class SlaPolicy(models.Model):
     active = models.BooleanField(default=True)
     version = models.PositiveIntegerField(default=1, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = tracked_history(excluded_fields=["updated_at"])
 
     class Meta:
         verbose_name = "SLA policy"

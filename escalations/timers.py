@@ -280,7 +280,9 @@ def on_lead_change(change) -> None:
     """The lifecycle's hook (leadops.lifecycle._announce)."""
     lead, now, actor = change.lead, change.at, change.actor
     if change.kind == "created":
-        start_timer(lead, now=now, actor=actor)
+        # Kept on the new lead for its creator, who answers with its SLA (the API's 201)
+        # without looking the timer up again.
+        lead.started_timer = start_timer(lead, now=now, actor=actor)
         return
     if change.kind == "held":
         timer = open_timer(lead)

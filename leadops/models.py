@@ -7,7 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
-from simple_history.models import HistoricalRecords
+
+from teams.history import tracked_history
 
 
 class LeadState(models.TextChoices):
@@ -38,7 +39,7 @@ class ActivityKind(models.TextChoices):
 class Source(models.Model):
     code = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=100)
-    history = HistoricalRecords()
+    history = tracked_history()
 
     class Meta:
         ordering = ["code"]
@@ -81,7 +82,7 @@ class Lead(models.Model):
     # the timer's next stage; past its last stage, its breach instant (still most urgent);
     # NULL when paused or without an open timer. Never written by Python code.
     next_stage_at = models.DateTimeField(null=True, blank=True, editable=False)
-    history = HistoricalRecords(excluded_fields=["updated_at", "next_stage_at"])
+    history = tracked_history(excluded_fields=["updated_at", "next_stage_at"])
 
     class Meta:
         ordering = ["-created_at"]

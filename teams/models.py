@@ -6,9 +6,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
-from simple_history.models import HistoricalRecords
 
 from teams import hours as hours_format
+from teams.history import tracked_history
 from teams.holidays_check import holiday_error
 
 
@@ -78,7 +78,7 @@ class Market(models.Model):
         help_text='Extra open dates: ["2026-12-27"] (usual hours) or '
         '[{"date": "2026-12-27", "hours": ["10:00-14:00"]}].',
     )
-    history = HistoricalRecords()
+    history = tracked_history()
 
     class Meta:
         ordering = ["code"]
@@ -118,7 +118,7 @@ class Team(models.Model):
     teams_webhook_url = models.URLField(
         max_length=500, blank=True, help_text="Microsoft Teams incoming webhook (optional)."
     )
-    history = HistoricalRecords()
+    history = tracked_history()
 
     class Meta:
         ordering = ["slug"]
@@ -189,7 +189,7 @@ class Rep(models.Model):
         editable=False,
         help_text="When a lead was last routed to this rep (fair rotation).",
     )
-    history = HistoricalRecords(excluded_fields=["last_assigned_at"])
+    history = tracked_history(excluded_fields=["last_assigned_at"])
 
     objects = RepQuerySet.as_manager()
 
@@ -224,7 +224,7 @@ class TimeOff(models.Model):
     start = models.DateTimeField()
     end = models.DateTimeField()
     reason = models.CharField(max_length=200, blank=True)
-    history = HistoricalRecords()
+    history = tracked_history()
 
     class Meta:
         ordering = ["rep", "start"]

@@ -62,9 +62,10 @@ def leads():
     return Lead.objects.select_related("market", "source", "team", "owner")
 
 
-def detail(lead: Lead, now) -> dict:
-    """The lead with its SLA explained (the admin's "explain SLA" facts)."""
-    lead.explanation = explain(lead, now=now)
+def detail(lead: Lead, now, **known) -> dict:
+    """The lead with its SLA explained (the admin's "explain SLA" facts); `known`: its open
+    `timer` when the caller has it (None: it has none)."""
+    lead.explanation = explain(lead, now=now, **known)
     return LeadDetailSerializer(lead).data
 
 
@@ -130,7 +131,8 @@ class LeadList(ApiView):
         lead, created = lifecycle.get_or_create_lead(**data, actor=request.user)
         if not created:  # found by external_id: as stored, not as sent
             return Response(detail(leads().get(pk=lead.pk), timezone.now()), status=200)
-        body = detail(lead, timezone.now())  # its market, source, team and owner are loaded
+        # Its market, source, team and owner are loaded, its timer was just started.
+        body = detail(lead, timezone.now(), timer=lead.started_timer)
         location = reverse("api-lead", args=[lead.pk])
         return Response(body, status=201, headers={"Location": location})
 
