@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
 import json
 import os
@@ -28,6 +29,7 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
@@ -66,6 +68,7 @@ STATES = {
     "LOST": 0.28,
     "UNQUALIFIED": 0.30,
 }
+SERVER_APPLICATION = "leadops-bench-api"  # the server's PostgreSQL sessions, by name
 STAGES = [("pending", 70), ("warned", 15), ("breached", 10), ("reassigned", 3), ("paused", 2)]
 
 
@@ -89,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     with throwaway_database(keep=args.keep) as name:
         print(f"api bench on {connection.vendor} ({name}), one gunicorn process")
         world = _org()
-        with _server(args.threads) as port:
-            ok = _intake(args, port, world)
+        with _server(args.threads) as server:
+            ok = _intake(args, server, world)
             if not args.skip_list:
-                ok = _listing(args, port, world) and ok
+                ok = _listing(args, server.port, world) and ok
     return 0 if ok else 1
 
 
@@ -148,7 +151,8 @@ def _database_url() -> str:
     if connection.vendor == "sqlite":
         return f"sqlite:///{db['NAME']}"
     auth = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{auth}@{host}/{db['NAME']}?application_name={SERVER_APPLICATION}"
 
 
 def _free_port() -> int:
@@ -194,7 +198,7 @@ def _server(threads: int):
                 raise RuntimeError("the API server did not start")
             time.sleep(0.2)
         print(f"  server: gunicorn pid {process.pid}, 1 process, {threads} threads, port {port}")
-        yield port
+        yield Server(port, process.pid)
     finally:
         process.terminate()
         try:
@@ -202,6 +206,45 @@ def _server(threads: int):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@dataclasses.dataclass
+class Server:
+    port: int
+    master: int
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by the server's processes (its master and worker), from
+        /proc; None where there is no /proc."""
+        total = 0.0
+        try:
+            children = Path(f"/proc/{self.master}/task/{self.master}/children").read_text()
+            for pid in [self.master, *map(int, children.split())]:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError):
+            return None
+        return total
+
+
+def _database_cpu() -> dict[int, float] | None:
+    """CPU seconds used so far by each of the server's PostgreSQL backends (from /proc; the
+    database runs on this machine in the benchmark); None on SQLite or without /proc."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [SERVER_APPLICATION]
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    used = {}
+    try:
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    return used
 
 
 class Client:
@@ -241,7 +284,8 @@ def _lead_body(i: int, world: dict, routed: bool) -> dict:
     return body
 
 
-def _intake(args, port: int, world: dict) -> bool:
+def _intake(args, server: Server, world: dict) -> bool:
+    port = server.port
     warmup = 100
     bodies = [_lead_body(i, world, args.routed) for i in range(warmup + args.creates)]
     client = Client(port, world["crm"])
@@ -258,11 +302,13 @@ def _intake(args, port: int, world: dict) -> bool:
                 failures.append((status, answer))
 
     threads = [threading.Thread(target=post_all, args=(c,)) for c in chunks]
+    cpu_before, database_before = server.cpu_seconds(), _database_cpu()
     with Stopwatch() as watch:
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+    cpu_after, database_after = server.cpu_seconds(), _database_cpu()
     leads = Lead.objects.filter(external_id__startswith="bench-").count()
     timers = SlaTimer.objects.filter(completed_at__isnull=True).count()
     rate = args.creates / watch.seconds
@@ -271,6 +317,19 @@ def _intake(args, port: int, world: dict) -> bool:
         f"({args.clients} keep-alive clients, {'routed' if args.routed else 'with owner'}); "
         f"{leads:,} leads, {timers:,} open timers, {len(failures)} failures"
     )
+    if cpu_before is not None and cpu_after is not None:
+        busy = cpu_after - cpu_before
+        print(
+            f"  server CPU: {busy * 1000 / args.creates:.2f} ms per lead "
+            f"({busy / watch.seconds:.0%} of one core over the run; one process is bound by "
+            "one core: the GIL)"
+        )
+    if database_before is not None and database_after is not None:
+        busy = sum(t - database_before.get(pid, 0.0) for pid, t in database_after.items())
+        print(
+            f"  database CPU: {busy * 1000 / args.creates:.2f} ms per lead "
+            f"({len(database_after)} PostgreSQL sessions of the server)"
+        )
     for status, answer in failures[:3]:
         print(f"    {status}: {answer}")
     # The floor on this machine: the cheapest authenticated request (no row, 5 queries).
