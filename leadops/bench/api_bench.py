@@ -75,8 +75,8 @@ STAGES = [("pending", 70), ("warned", 15), ("breached", 10), ("reassigned", 3), 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="manage.py bench api")
     p.add_argument("--creates", type=int, default=3000, help="leads created through HTTP")
-    p.add_argument("--clients", type=int, default=4, help="keep-alive client connections")
-    p.add_argument("--threads", type=int, default=4, help="server threads (one process)")
+    p.add_argument("--clients", type=int, default=8, help="keep-alive client connections")
+    p.add_argument("--threads", type=int, default=8, help="server threads (one process)")
     p.add_argument("--routed", action="store_true", help="create leads without an owner")
     p.add_argument("--rows", type=int, default=1_000_000, help="leads for the list bench")
     p.add_argument("--repeat", type=int, default=15, help="requests per list query")
