@@ -19,39 +19,19 @@ period its timer started in (`timer_started_at`), so a timer is counted once, in
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Q
-from django.db.models.fields.json import KT
+from django.db.models import Count
 
 from audit.models import AuditEvent, AuditKind
+from audit.timer_summary import MESSAGES, TIMERS
 from leadops.models import OPEN_STATES, Lead, LeadState, Source
 from teams.models import Market, Rep, Team
 
 K = AuditKind
-# The events that say a timer ended (progress, cancelled, handed to someone else, a revert ended
-# it), or reached the breach stage: the breach rate's denominator.
-SETTLED = (
-    K.SLA_BREACH,
-    K.SLA_MET,
-    K.SLA_CANCELLED,
-    K.LEAD_ASSIGNED,
-    K.SLA_BREACH_AUTO_REASSIGN,
-    K.REASSIGNMENT_REVERTED,
-)
-# Every event that says a timer existed and moved (a warned, still running timer is one).
-TIMER_KINDS = (*SETTLED, K.SLA_WARNING)
-# The stage after a message's stage (for "ignored"): the breach, or the reassign stage's events.
-NEXT_STAGE_KINDS = (
-    K.SLA_BREACH,
-    K.SLA_BREACH_AUTO_REASSIGN,
-    K.REASSIGN_NO_CANDIDATE,
-    K.REASSIGN_LIMIT_REACHED,
-)
 STAGE_MESSAGE_KINDS = ("warning", "breach")
 _STATE_ORDER = list(LeadState.values)
 
@@ -149,28 +129,40 @@ def nearest_rank(n: int, percent: int) -> int:
 
 def ranked_percentiles(sql: str, params, *, keys: int, points=(50, 90)) -> dict:
     """Nearest-rank percentiles over the rows of `sql`, whose columns are the group `c0` ..
-    `c{keys-1}` and the value `p_value`: each row is ranked in its group by a window function
-    and only the rows at the wanted ranks come back."""
+    `c{keys-1}` and the value `p_value`: `{group: {percent: value}}`.
+
+    PostgreSQL's `percentile_disc(f)` is the value at rank ceil(n × f): the nearest rank (the
+    doubles 0.5 and 0.9 times any n round to the same ceiling as the exact product). Elsewhere
+    each row is ranked in its group by a window function and only the rows at the wanted ranks
+    come back."""
     groups = ", ".join(f"c{i}" for i in range(keys))
+    out: dict[tuple, dict[int, object]] = {}
+    if connection.vendor == "postgresql":
+        fractions = ", ".join(f"{int(p) / 100!r}" for p in points)
+        for row in _fetch(
+            f"""SELECT {groups}, percentile_disc(ARRAY[{fractions}]::float8[])
+                    WITHIN GROUP (ORDER BY p_value)
+                FROM ({sql}) s GROUP BY {groups}""",
+            params,
+        ):
+            out[tuple(row[:keys])] = dict(zip(points, row[keys], strict=True))
+        return out
     wanted = " OR ".join(
         f"(p_rank * 100 >= p_count * {int(p)} AND (p_rank - 1) * 100 < p_count * {int(p)})"
         for p in points
     )
-    out: dict[tuple, dict[int, object]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT {groups}, p_value, p_rank, p_count FROM (
-                SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {groups} ORDER BY p_value) AS p_rank,
-                       COUNT(*) OVER (PARTITION BY {groups}) AS p_count
-                FROM ({sql}) s
-            ) ranked WHERE {wanted}""",
-            params,
-        )
-        for row in cursor.fetchall():
-            group, v, rank, count = tuple(row[:keys]), row[keys], row[-2], row[-1]
-            for p in points:
-                if rank == nearest_rank(count, p):
-                    out.setdefault(group, {})[p] = v
+    for row in _fetch(
+        f"""SELECT {groups}, p_value, p_rank, p_count FROM (
+            SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {groups} ORDER BY p_value) AS p_rank,
+                   COUNT(*) OVER (PARTITION BY {groups}) AS p_count
+            FROM ({sql}) s
+        ) ranked WHERE {wanted}""",
+        params,
+    ):
+        group, v, rank, count = tuple(row[:keys]), row[keys], row[-2], row[-1]
+        for p in points:
+            if rank == nearest_rank(count, p):
+                out.setdefault(group, {})[p] = v
     return out
 
 
@@ -256,82 +248,50 @@ def build_report(
     team_ids=None,
 ) -> Report:
     """The calibration report for a period; `market` (code) and `team_ids` (None = every team;
-    a team lead's teams otherwise) narrow it."""
-    events = AuditEvent.objects.filter(
-        timer_started_at__gte=period.start, timer_started_at__lt=period.end
-    )
-    if market:
-        events = events.filter(lead__market__code=market)
-    if team_ids is not None:
-        events = events.filter(team_id__in=sorted(team_ids))
+    a team lead's teams otherwise) narrow it. Read from the per-timer and per-message rows the
+    database keeps from the log (audit/timer_summary.py): every table is a GROUP BY over them."""
     report = Report(
         period=period, market=market, generated_at=now, thresholds=thresholds_in_force()
     )
-    with _per_timer_table(events) as table:
-        report.by_state = _timer_rows(table, with_state=True)
-        report.by_source = _timer_rows(table, with_state=False)
-        report.progress_by_state = _progress_by_state(table)
-        report.teams = _team_rows(table, market=market, team_ids=team_ids)
-        report.notifications = _notification_rows(events, table)
-        report.policies = _policy_rows(table)
+    timers = _scope(period, market=market, team_ids=team_ids, alias="t")
+    with transaction.atomic():  # one snapshot of the log for every table
+        report.by_state = _timer_rows(timers, with_state=True)
+        report.by_source = _timer_rows(timers, with_state=False)
+        report.progress_by_state = _progress_by_state(timers)
+        report.teams = _team_rows(timers, market=market, team_ids=team_ids)
+        report.notifications = _notification_rows(
+            _scope(period, market=market, team_ids=team_ids, alias="m"), timers
+        )
+        report.policies = _policy_rows(timers)
     report.reps = _rep_rows(market=market, team_ids=team_ids)
     report.findings = findings(report)
     return report
 
 
-PER_TIMER = "calibration_timers"
+@dataclass(frozen=True)
+class _Scope:
+    """A WHERE condition (and its parameters) on the rows of one derived table, `alias`."""
+
+    sql: str
+    params: tuple
 
 
-@contextmanager
-def _per_timer_table(events):
-    """One row per timer of the period, built by one pass over its events: where it belongs
-    (lead, market, source, team, state, policy version) and what happened to it (flags and
-    counts, the business time at progress, the instants of its breach, reassign stage and
-    progress). Every table of the report is then a GROUP BY over these rows (about half as many
-    as the events, and no DISTINCT). A temporary table: private to this connection, dropped
-    at the end."""
-    kinds = {*TIMER_KINDS, K.REASSIGN_NO_CANDIDATE, K.REASSIGN_LIMIT_REACHED}
-
-    def n(condition):
-        return Count("pk", filter=condition)
-
-    per_timer = (
-        events.filter(kind__in=sorted(kinds), timer_id__isnull=False)
-        .order_by()
-        .values("timer_id")
-        .annotate(
-            t_lead=Min("lead_id"),
-            t_market=Min("lead__market_id"),
-            t_source=Min("lead__source_id"),
-            t_team=Min("team_id"),
-            t_state=Min("state"),
-            t_policy=Min("policy_id"),
-            t_version=Min("policy_version"),
-            t_window=Min("window"),
-            n_timer=n(Q(kind__in=TIMER_KINDS)),
-            n_settled=n(Q(kind__in=SETTLED)),
-            n_breach=n(Q(kind=K.SLA_BREACH)),
-            n_met=n(Q(kind=K.SLA_MET, details__outcome="met")),
-            n_met_late=n(Q(kind=K.SLA_MET, details__outcome="met_late")),
-            n_cancelled=n(Q(kind=K.SLA_CANCELLED)),
-            n_auto=n(Q(kind=K.SLA_BREACH_AUTO_REASSIGN)),
-            n_revert=n(Q(kind=K.REASSIGNMENT_REVERTED)),
-            n_no_candidate=n(Q(kind=K.REASSIGN_NO_CANDIDATE)),
-            n_limit=n(Q(kind=K.REASSIGN_LIMIT_REACHED)),
-            progress_elapsed=Max("elapsed", filter=Q(kind=K.SLA_MET)),
-            met_at=Min("occurred_at", filter=Q(kind=K.SLA_MET)),
-            breach_at=Min("occurred_at", filter=Q(kind=K.SLA_BREACH)),
-            reassign_at=Min("occurred_at", filter=Q(kind__in=NEXT_STAGE_KINDS[1:])),
+def _scope(period: Period, *, market, team_ids, alias: str) -> _Scope:
+    """The rows of timers that started in the period, of the market's leads and of the teams."""
+    adapt = connection.ops.adapt_datetimefield_value
+    conditions = [f"{alias}.timer_started_at >= %s", f"{alias}.timer_started_at < %s"]
+    params = [adapt(period.start), adapt(period.end)]
+    if market:
+        markets = Market._meta.db_table
+        conditions.append(f"{alias}.market_id IN (SELECT id FROM {markets} WHERE code = %s)")
+        params.append(market)
+    if team_ids is not None:
+        ids = sorted(team_ids)
+        conditions.append(
+            f"{alias}.team_id IN ({', '.join(['%s'] * len(ids))})" if ids else "1 = 0"
         )
-    )
-    sql, params = per_timer.query.sql_with_params()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {PER_TIMER}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {PER_TIMER} AS {sql}", params)
-        try:
-            yield PER_TIMER
-        finally:
-            cursor.execute(f"DROP TABLE IF EXISTS {PER_TIMER}")
+        params += ids
+    return _Scope(" AND ".join(conditions), tuple(params))
 
 
 def _fetch(sql: str, params=()) -> list[tuple]:
@@ -346,20 +306,22 @@ def _names():
     return markets, sources
 
 
-def _timer_rows(table: str, *, with_state: bool) -> list[dict]:
-    groups = "t_market, t_source" + (", t_state" if with_state else "")
+def _timer_rows(timers: _Scope, *, with_state: bool) -> list[dict]:
+    groups = "t.market_id, t.source_id" + (", t.state" if with_state else "")
     figures = _fetch(
-        f"""SELECT {groups}, COUNT(DISTINCT t_lead), COUNT(*),
-                   SUM(CASE WHEN n_settled > 0 THEN 1 ELSE 0 END), SUM(n_met), SUM(n_met_late),
-                   SUM(CASE WHEN n_breach > 0 THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN n_cancelled > 0 THEN 1 ELSE 0 END)
-            FROM {table} WHERE n_timer > 0 GROUP BY {groups}"""
+        f"""SELECT {groups}, COUNT(DISTINCT t.lead_id), COUNT(*),
+                   SUM(CASE WHEN t.n_settled > 0 THEN 1 ELSE 0 END), SUM(t.n_met),
+                   SUM(t.n_met_late), SUM(CASE WHEN t.n_breach > 0 THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN t.n_cancelled > 0 THEN 1 ELSE 0 END)
+            FROM {TIMERS} t WHERE {timers.sql} AND t.n_timer > 0 GROUP BY {groups}""",
+        timers.params,
     )
     keys = 3 if with_state else 2
     progress = ranked_percentiles(
         f"SELECT {', '.join(f'{g} AS c{i}' for i, g in enumerate(groups.split(', ')))}, "
-        f"progress_elapsed AS p_value FROM {table} WHERE progress_elapsed IS NOT NULL",
-        (),
+        f"t.progress_elapsed AS p_value FROM {TIMERS} t "
+        f"WHERE {timers.sql} AND t.progress_elapsed IS NOT NULL",
+        timers.params,
         keys=keys,
     )
     markets, sources = _names()
@@ -395,17 +357,12 @@ def _timer_rows(table: str, *, with_state: bool) -> list[dict]:
     return rows
 
 
-def _progress_by_state(table: str) -> list[dict]:
-    counts = dict(
-        _fetch(
-            f"SELECT t_state, COUNT(*) FROM {table} WHERE progress_elapsed IS NOT NULL "
-            "GROUP BY t_state"
-        )
-    )
+def _progress_by_state(timers: _Scope) -> list[dict]:
+    progressed = f"FROM {TIMERS} t WHERE {timers.sql} AND t.progress_elapsed IS NOT NULL"
+    counts = dict(_fetch(f"SELECT t.state, COUNT(*) {progressed} GROUP BY t.state", timers.params))
     figures = ranked_percentiles(
-        f"SELECT t_state AS c0, progress_elapsed AS p_value FROM {table} "
-        "WHERE progress_elapsed IS NOT NULL",
-        (),
+        f"SELECT t.state AS c0, t.progress_elapsed AS p_value {progressed}",
+        timers.params,
         keys=1,
     )
     return [
@@ -419,7 +376,7 @@ def _progress_by_state(table: str) -> list[dict]:
     ]
 
 
-def _team_rows(table: str, *, market, team_ids) -> list[dict]:
+def _team_rows(timers: _Scope, *, market, team_ids) -> list[dict]:
     teams = Team.objects.select_related("market").order_by("market__code", "slug")
     if market:
         teams = teams.filter(market__code=market)
@@ -428,9 +385,11 @@ def _team_rows(table: str, *, market, team_ids) -> list[dict]:
     figures = {
         row[0]: row[1:]
         for row in _fetch(
-            f"""SELECT t_team, SUM(CASE WHEN n_timer > 0 THEN 1 ELSE 0 END), SUM(n_auto),
-                       SUM(n_revert), SUM(n_no_candidate), SUM(n_limit)
-                FROM {table} WHERE t_team IS NOT NULL GROUP BY t_team"""
+            f"""SELECT t.team_id, SUM(CASE WHEN t.n_timer > 0 THEN 1 ELSE 0 END), SUM(t.n_auto),
+                       SUM(t.n_revert), SUM(t.n_no_candidate), SUM(t.n_limit)
+                FROM {TIMERS} t WHERE {timers.sql} AND t.team_id IS NOT NULL
+                GROUP BY t.team_id""",
+            timers.params,
         )
     }
     rows = []
@@ -489,37 +448,33 @@ def _seconds_between(later: str, earlier: str) -> str:
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
-def _notification_rows(events, table: str) -> list[dict]:
+def _notification_rows(messages: _Scope, timers: _Scope) -> list[dict]:
     """Messages per persona and team, each joined (a hash join, no correlated subquery) to its
     timer's row: the first breach, reassign-stage event and progress."""
-    messages = (
-        events.filter(kind__in=(K.NOTIFICATION_SENT, K.NOTIFICATION_FAILED))
-        .order_by()
-        .annotate(persona_key=KT("details__persona"), message_kind=KT("details__kind"))
-        .values("timer_id", "team_id", "kind", "occurred_at", "persona_key", "message_kind")
-    )
-    message_sql, message_params = messages.query.sql_with_params()
     kinds = ", ".join(["%s"] * len(STAGE_MESSAGE_KINDS))
     joined = f"""
-        SELECT m.persona_key AS persona_key, m.team_id AS team_id, m.kind AS kind,
+        SELECT m.persona AS persona_key, m.team_id AS team_id, m.failed AS failed,
                m.occurred_at AS sent_at,
-               CASE WHEN m.kind = %s AND m.message_kind IN ({kinds}) THEN 1 ELSE 0 END AS stage,
+               CASE WHEN NOT m.failed AND m.message_kind IN ({kinds}) THEN 1 ELSE 0 END AS stage,
                CASE WHEN t.met_at > m.occurred_at THEN t.met_at END AS progress_at,
                CASE WHEN t.breach_at > m.occurred_at THEN t.breach_at
                     WHEN t.reassign_at > m.occurred_at THEN t.reassign_at END AS next_at
-        FROM ({message_sql}) m LEFT JOIN {table} t ON t.timer_id = m.timer_id"""
-    params = [K.NOTIFICATION_SENT, *STAGE_MESSAGE_KINDS, *message_params]
+        FROM {MESSAGES} m LEFT JOIN {TIMERS} t
+            ON t.timer_id = m.timer_id AND t.timer_started_at = m.timer_started_at
+            AND {timers.sql}
+        WHERE {messages.sql}"""
+    params = [*STAGE_MESSAGE_KINDS, *timers.params, *messages.params]
     acted = "stage = 1 AND progress_at IS NOT NULL AND (next_at IS NULL OR progress_at <= next_at)"
     ignored = "stage = 1 AND next_at IS NOT NULL AND (progress_at IS NULL OR next_at < progress_at)"
     figures = _fetch(
         f"""SELECT persona_key, team_id,
-                   SUM(CASE WHEN kind = %s THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN kind = %s THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN failed THEN 0 ELSE 1 END),
+                   SUM(CASE WHEN failed THEN 1 ELSE 0 END),
                    SUM(stage),
                    SUM(CASE WHEN {acted} THEN 1 ELSE 0 END),
                    SUM(CASE WHEN {ignored} THEN 1 ELSE 0 END)
             FROM ({joined}) x GROUP BY persona_key, team_id""",
-        [K.NOTIFICATION_SENT, K.NOTIFICATION_FAILED, *params],
+        params,
     )
     medians = ranked_percentiles(
         f"""SELECT persona_key AS c0, team_id AS c1,
@@ -553,14 +508,16 @@ def _notification_rows(events, table: str) -> list[dict]:
     return rows
 
 
-def _policy_rows(table: str) -> list[dict]:
+def _policy_rows(scope: _Scope) -> list[dict]:
     rows = []
     for policy_id, version, state, window, timers, settled, breaches, auto, reverts in _fetch(
-        f"""SELECT t_policy, t_version, t_state, t_window, COUNT(*),
-                   SUM(CASE WHEN n_settled > 0 THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN n_breach > 0 THEN 1 ELSE 0 END), SUM(n_auto), SUM(n_revert)
-            FROM {table} WHERE t_policy IS NOT NULL AND n_timer > 0
-            GROUP BY t_policy, t_version, t_state, t_window"""
+        f"""SELECT t.policy_id, t.policy_version, t.state, t."window", COUNT(*),
+                   SUM(CASE WHEN t.n_settled > 0 THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN t.n_breach > 0 THEN 1 ELSE 0 END), SUM(t.n_auto),
+                   SUM(t.n_revert)
+            FROM {TIMERS} t WHERE {scope.sql} AND t.policy_id IS NOT NULL AND t.n_timer > 0
+            GROUP BY t.policy_id, t.policy_version, t.state, t."window\"""",
+        scope.params,
     ):
         settled, breaches = int(settled or 0), int(breaches or 0)
         rows.append(
