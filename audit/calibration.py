@@ -129,28 +129,14 @@ def nearest_rank(n: int, percent: int) -> int:
 
 def ranked_percentiles(sql: str, params, *, keys: int, points=(50, 90)) -> dict:
     """Nearest-rank percentiles over the rows of `sql`, whose columns are the group `c0` ..
-    `c{keys-1}` and the value `p_value`: `{group: {percent: value}}`.
-
-    PostgreSQL's `percentile_disc(f)` is the value at rank ceil(n × f): the nearest rank (the
-    doubles 0.5 and 0.9 times any n round to the same ceiling as the exact product). Elsewhere
-    each row is ranked in its group by a window function and only the rows at the wanted ranks
-    come back."""
+    `c{keys-1}` and the value `p_value`: each row is ranked in its group by a window function
+    and only the rows at the wanted ranks come back. `{group: {percent: value}}`."""
     groups = ", ".join(f"c{i}" for i in range(keys))
-    out: dict[tuple, dict[int, object]] = {}
-    if connection.vendor == "postgresql":
-        fractions = ", ".join(f"{int(p) / 100!r}" for p in points)
-        for row in _fetch(
-            f"""SELECT {groups}, percentile_disc(ARRAY[{fractions}]::float8[])
-                    WITHIN GROUP (ORDER BY p_value)
-                FROM ({sql}) s GROUP BY {groups}""",
-            params,
-        ):
-            out[tuple(row[:keys])] = dict(zip(points, row[keys], strict=True))
-        return out
     wanted = " OR ".join(
         f"(p_rank * 100 >= p_count * {int(p)} AND (p_rank - 1) * 100 < p_count * {int(p)})"
         for p in points
     )
+    out: dict[tuple, dict[int, object]] = {}
     for row in _fetch(
         f"""SELECT {groups}, p_value, p_rank, p_count FROM (
             SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {groups} ORDER BY p_value) AS p_rank,
@@ -163,6 +149,170 @@ def ranked_percentiles(sql: str, params, *, keys: int, points=(50, 90)) -> dict:
         for p in points:
             if rank == nearest_rank(count, p):
                 out.setdefault(group, {})[p] = v
+    return out
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """One group of `grouped`: its figures (in the order asked) and percentiles."""
+
+    figures: tuple
+    percentiles: dict
+
+
+def grouped(
+    rows: str,
+    params,
+    *,
+    sets: tuple[tuple[str, ...], ...],
+    figures: tuple[str, ...],
+    having: str = "",
+    value: str = "",
+    value_rows: str = "TRUE",
+    points=(50, 90),
+) -> dict[tuple[str, ...], dict[tuple, Grouped]]:
+    """Aggregates over `rows` (`FROM … WHERE …`) for each grouping set (a tuple of columns):
+    the `figures` (SQL aggregates), and, with a `value`, its nearest-rank percentiles over the
+    rows where `value_rows` holds. `{set: {group: Grouped}}`; `having` keeps groups.
+
+    On PostgreSQL one statement with GROUPING SETS, the percentiles by `percentile_disc(f)`,
+    the value at rank ceil(n × f): the nearest rank (the doubles 0.5 and 0.9 times any n round
+    to the same ceiling as the exact product). On SQLite (no GROUPING SETS, no ordered-set
+    aggregates) one GROUP BY per set, and the percentiles by `ranked_percentiles`."""
+    having_sql = f" HAVING {having}" if having else ""
+    out: dict[tuple[str, ...], dict[tuple, Grouped]] = {s: {} for s in sets}
+    wanted = tuple(points) if value else ()
+    if connection.vendor == "postgresql":
+        columns = list(dict.fromkeys(c for s in sets for c in s))
+        select = [f"GROUPING({', '.join(columns)})", *columns, *figures]
+        if wanted:
+            fractions = ", ".join(f"{int(p) / 100!r}" for p in wanted)
+            select.append(
+                f"percentile_disc(ARRAY[{fractions}]::float8[]) WITHIN GROUP (ORDER BY {value})"
+                f" FILTER (WHERE {value_rows})"
+            )
+        # GROUPING(...) has a 1 bit (the first column the highest) for each column left out.
+        masks = {
+            sum(1 << (len(columns) - 1 - i) for i, c in enumerate(columns) if c not in s): s
+            for s in sets
+        }
+        grouping_sets = ", ".join(f"({', '.join(s)})" for s in sets)
+        for row in _fetch(
+            f"SELECT {', '.join(select)} {rows} GROUP BY GROUPING SETS ({grouping_sets})"
+            f"{having_sql}",
+            params,
+        ):
+            found = masks[row[0]]
+            by_column = dict(zip(columns, row[1:], strict=False))
+            values = row[1 + len(columns) :]
+            figures_of = tuple(values[: len(figures)])
+            percentiles = (
+                dict(zip(wanted, values[len(figures)] or [None] * len(wanted), strict=True))
+                if wanted
+                else {}
+            )
+            out[found][tuple(by_column[c] for c in found)] = Grouped(figures_of, percentiles)
+        return out
+    for s in sets:
+        keys = ", ".join(s)
+        ranked = (
+            ranked_percentiles(
+                f"SELECT {', '.join(f'{c} AS c{i}' for i, c in enumerate(s))}, {value} AS p_value "
+                f"{rows} AND {value_rows}",
+                params,
+                keys=len(s),
+                points=wanted,
+            )
+            if wanted
+            else {}
+        )
+        for row in _fetch(
+            f"SELECT {keys}, {', '.join(figures)} {rows} GROUP BY {keys}{having_sql}", params
+        ):
+            group = tuple(row[: len(s)])
+            out[s][group] = Grouped(tuple(row[len(s) :]), ranked.get(group, {}))
+    return out
+
+
+def percentiles(
+    rows: str,
+    params,
+    *,
+    sets: tuple[tuple[str, ...], ...],
+    value: str,
+    bucket: str,
+    points=(50, 90),
+) -> dict[tuple[str, ...], dict[tuple, Grouped]]:
+    """The nearest-rank percentiles of `value` over `rows` (`FROM … WHERE …`, rows that have a
+    value) for each grouping set, and how many values: `{set: {group: Grouped((n,), {p: v})}}`.
+
+    On PostgreSQL without sorting every value: `bucket` is a coarse, non-decreasing function of
+    the value (whole minutes); one statement counts the values per group and bucket, finds by
+    running sums the bucket holding each wanted rank and the rank inside it, then ranks only the
+    rows of those buckets. Exact, like `percentile_disc`; elsewhere `ranked_percentiles`."""
+    out: dict[tuple[str, ...], dict[tuple, Grouped]] = {s: {} for s in sets}
+    if connection.vendor != "postgresql":
+        for s in sets:
+            keys = ", ".join(s)
+            counts = dict(
+                (tuple(row[:-1]), row[-1])
+                for row in _fetch(f"SELECT {keys}, COUNT(*) {rows} GROUP BY {keys}", params)
+            )
+            ranked = ranked_percentiles(
+                f"SELECT {', '.join(f'{c} AS c{i}' for i, c in enumerate(s))}, "
+                f"{value} AS p_value {rows}",
+                params,
+                keys=len(s),
+                points=points,
+            )
+            for group, n in counts.items():
+                out[s][group] = Grouped((n,), ranked.get(group, {}))
+        return out
+    columns = list(dict.fromkeys(c for s in sets for c in s))
+    cs = [f"c{i}" for i in range(len(columns))]
+    alias = dict(zip(columns, cs, strict=True))
+    groups = ", ".join(cs)
+    masks = {
+        sum(1 << (len(cs) - 1 - i) for i, c in enumerate(columns) if c not in s): s for s in sets
+    }
+    grouping_sets = ", ".join(f"({', '.join([*(alias[c] for c in s), 'b'])})" for s in sets)
+    same_group = " OR ".join(
+        f"(tg.g = {mask} AND "
+        + " AND ".join(f"v.{alias[c]} IS NOT DISTINCT FROM tg.{alias[c]}" for c in s)
+        + ")"
+        for mask, s in masks.items()
+    )
+    rank = "GREATEST(1, CEIL(c.total * p.pct / 100.0))::bigint"
+    found = _fetch(
+        f"""WITH v AS NOT MATERIALIZED (
+                SELECT {", ".join(f"{c} AS {alias[c]}" for c in columns)}, {value} AS p,
+                       {bucket} AS b
+                {rows}),
+            fine AS (SELECT {groups}, b, COUNT(*) AS n FROM v GROUP BY {groups}, b),
+            h AS (SELECT GROUPING({groups}) AS g, {groups}, b, SUM(n)::bigint AS n
+                  FROM fine GROUP BY GROUPING SETS ({grouping_sets})),
+            c AS (SELECT h.*,
+                         SUM(n) OVER (PARTITION BY g, {groups} ORDER BY b)::bigint - n AS below,
+                         SUM(n) OVER (PARTITION BY g, {groups})::bigint AS total
+                  FROM h),
+            tg AS (SELECT c.g, {", ".join(f"c.{c}" for c in cs)}, c.b, p.pct, c.total,
+                          {rank} - c.below AS k
+                   FROM c CROSS JOIN (VALUES {", ".join(f"({int(x)})" for x in points)}) p(pct)
+                   WHERE {rank} > c.below AND {rank} <= c.below + c.n),
+            picked AS (SELECT tg.g, {", ".join(f"tg.{c}" for c in cs)}, tg.pct, tg.total, tg.k,
+                              v.p, ROW_NUMBER() OVER (
+                                  PARTITION BY tg.g, {", ".join(f"tg.{c}" for c in cs)}, tg.pct
+                                  ORDER BY v.p) AS rn
+                       FROM v JOIN tg ON v.b = tg.b AND ({same_group}))
+        SELECT g, {groups}, pct, total, p FROM picked WHERE rn = k""",
+        params,
+    )
+    for row in found:
+        s = masks[row[0]]
+        by_column = dict(zip(columns, row[1 : 1 + len(cs)], strict=True))
+        pct, total, v = row[1 + len(cs) :]
+        group = tuple(by_column[c] for c in s)
+        out[s].setdefault(group, Grouped((total,), {})).percentiles[pct] = v
     return out
 
 
@@ -255,14 +405,16 @@ def build_report(
     )
     timers = _scope(period, market=market, team_ids=team_ids, alias="t")
     with transaction.atomic():  # one snapshot of the log for every table
-        report.by_state = _timer_rows(timers, with_state=True)
-        report.by_source = _timer_rows(timers, with_state=False)
-        report.progress_by_state = _progress_by_state(timers)
-        report.teams = _team_rows(timers, market=market, team_ids=team_ids)
+        by_state, by_source, progressed = _timer_figures(timers)
+        report.by_state = _timer_rows(by_state)
+        report.by_source = _timer_rows(by_source)
+        report.progress_by_state = _progress_by_state(progressed)
+        by_team, by_policy = _team_and_policy_figures(timers)
+        report.teams = _team_rows(by_team, market=market, team_ids=team_ids)
+        report.policies = _policy_rows(by_policy)
         report.notifications = _notification_rows(
             _scope(period, market=market, team_ids=team_ids, alias="m"), timers
         )
-        report.policies = _policy_rows(timers)
     report.reps = _rep_rows(market=market, team_ids=team_ids)
     report.findings = findings(report)
     return report
@@ -306,38 +458,66 @@ def _names():
     return markets, sources
 
 
-def _timer_rows(timers: _Scope, *, with_state: bool) -> list[dict]:
-    groups = "t.market_id, t.source_id" + (", t.state" if with_state else "")
-    figures = _fetch(
-        f"""SELECT {groups}, COUNT(DISTINCT t.lead_id), COUNT(*),
-                   SUM(CASE WHEN t.n_settled > 0 THEN 1 ELSE 0 END), SUM(t.n_met),
-                   SUM(t.n_met_late), SUM(CASE WHEN t.n_breach > 0 THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN t.n_cancelled > 0 THEN 1 ELSE 0 END)
-            FROM {TIMERS} t WHERE {timers.sql} AND t.n_timer > 0 GROUP BY {groups}""",
+_BY_STATE = ("t.market_id", "t.source_id", "t.state")
+_BY_SOURCE = ("t.market_id", "t.source_id")
+_STATE = ("t.state",)
+_MINUTES = "floor(date_part('epoch', {}) / 60)"  # PostgreSQL only (percentiles' buckets)
+
+
+def _timer_figures(timers: _Scope) -> tuple[dict, dict, dict]:
+    """Per (market, source, state) and per (market, source): leads, timers, settled, met, met
+    late, breached and cancelled timers, and the p50/p90 business time to progress; per state
+    the timers that progressed and their p50/p90."""
+    counted = "t.n_timer > 0"
+    figures = grouped(
+        f"FROM {TIMERS} t WHERE {timers.sql}",
         timers.params,
+        sets=(_BY_STATE, _BY_SOURCE),
+        figures=(
+            f"COUNT(DISTINCT CASE WHEN {counted} THEN t.lead_id END)",
+            f"SUM(CASE WHEN {counted} THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {counted} AND t.n_settled > 0 THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {counted} THEN t.n_met ELSE 0 END)",
+            f"SUM(CASE WHEN {counted} THEN t.n_met_late ELSE 0 END)",
+            f"SUM(CASE WHEN {counted} AND t.n_breach > 0 THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {counted} AND t.n_cancelled > 0 THEN 1 ELSE 0 END)",
+        ),
+        having=f"SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) > 0",
     )
-    keys = 3 if with_state else 2
-    progress = ranked_percentiles(
-        f"SELECT {', '.join(f'{g} AS c{i}' for i, g in enumerate(groups.split(', ')))}, "
-        f"t.progress_elapsed AS p_value FROM {TIMERS} t "
-        f"WHERE {timers.sql} AND t.progress_elapsed IS NOT NULL",
+    progress = percentiles(
+        f"FROM {TIMERS} t WHERE {timers.sql} AND t.progress_elapsed IS NOT NULL",
         timers.params,
-        keys=keys,
+        sets=(_BY_STATE, _BY_SOURCE, _STATE),
+        value="t.progress_elapsed",
+        bucket=_MINUTES.format("t.progress_elapsed"),
     )
+
+    def with_progress(found: dict, progressed: dict) -> dict:
+        return {
+            g: Grouped(f.figures, progressed[g].percentiles if g in progressed else {})
+            for g, f in found.items()
+        }
+
+    return (
+        with_progress(figures[_BY_STATE], progress[_BY_STATE]),
+        with_progress(figures[_BY_SOURCE], progress[_BY_SOURCE]),
+        progress[_STATE],
+    )
+
+
+def _timer_rows(groups: dict) -> list[dict]:
     markets, sources = _names()
     rows = []
-    for row in figures:
-        group = tuple(row[:keys])
-        market, source = markets.get(row[0]), sources.get(row[1])
+    for group, found in groups.items():
+        market, source = markets.get(group[0]), sources.get(group[1])
         leads, timers, settled, met, met_late, breached, cancelled = (
-            int(v or 0) for v in row[keys:]
+            int(v or 0) for v in found.figures
         )
-        figures_p = progress.get(group, {})
         rows.append(
             {
                 "market": market.code if market else "",
                 "source": source.code if source else "",
-                "state": row[2] if with_state else "",
+                "state": group[2] if len(group) > 2 else "",
                 "market_name": market.name if market else "",
                 "source_name": source.name if source else "",
                 "leads": leads,
@@ -348,8 +528,8 @@ def _timer_rows(timers: _Scope, *, with_state: bool) -> list[dict]:
                 "breached": breached,
                 "cancelled": cancelled,
                 "breach_rate": _rate(breached, settled),
-                "p50_to_progress": _duration(figures_p.get(50)),
-                "p90_to_progress": _duration(figures_p.get(90)),
+                "p50_to_progress": _duration(found.percentiles.get(50)),
+                "p90_to_progress": _duration(found.percentiles.get(90)),
             }
         )
     order = {state: i for i, state in enumerate(_STATE_ORDER)}
@@ -357,41 +537,62 @@ def _timer_rows(timers: _Scope, *, with_state: bool) -> list[dict]:
     return rows
 
 
-def _progress_by_state(timers: _Scope) -> list[dict]:
-    progressed = f"FROM {TIMERS} t WHERE {timers.sql} AND t.progress_elapsed IS NOT NULL"
-    counts = dict(_fetch(f"SELECT t.state, COUNT(*) {progressed} GROUP BY t.state", timers.params))
-    figures = ranked_percentiles(
-        f"SELECT t.state AS c0, t.progress_elapsed AS p_value {progressed}",
-        timers.params,
-        keys=1,
-    )
+def _progress_by_state(by_state: dict) -> list[dict]:
     return [
         {
             "state": state,
-            "progressed": counts[state],
-            "p50_to_progress": _duration(figures.get((state,), {}).get(50)),
-            "p90_to_progress": _duration(figures.get((state,), {}).get(90)),
+            "progressed": by_state[(state,)].figures[0],
+            "p50_to_progress": _duration(by_state[(state,)].percentiles.get(50)),
+            "p90_to_progress": _duration(by_state[(state,)].percentiles.get(90)),
         }
-        for state in sorted(counts, key=_STATE_ORDER.index)
+        for (state,) in sorted(by_state, key=lambda g: _STATE_ORDER.index(g[0]))
     ]
 
 
-def _team_rows(timers: _Scope, *, market, team_ids) -> list[dict]:
+_BY_TEAM = ("t.team_id",)
+_BY_POLICY = ("t.policy_id", "t.policy_version", "t.state", 't."window"')
+
+
+def _team_and_policy_figures(timers: _Scope) -> tuple[dict, dict]:
+    """Per team: timers, auto-reassignments, reverts, no-candidate and limit events; per policy
+    version, state and window: timers, settled, breached, auto-reassignments and reverts (two
+    statements: a plain GROUP BY each is hashed in parallel, GROUPING SETS are not)."""
+    counted = "t.n_timer > 0"
+    rows = f"FROM {TIMERS} t WHERE {timers.sql}"
+    by_team = grouped(
+        rows,
+        timers.params,
+        sets=(_BY_TEAM,),
+        figures=(
+            f"SUM(CASE WHEN {counted} THEN 1 ELSE 0 END)",
+            "SUM(t.n_auto)",
+            "SUM(t.n_revert)",
+            "SUM(t.n_no_candidate)",
+            "SUM(t.n_limit)",
+        ),
+    )[_BY_TEAM]
+    by_policy = grouped(
+        f"{rows} AND {counted}",
+        timers.params,
+        sets=(_BY_POLICY,),
+        figures=(
+            "COUNT(*)",
+            "SUM(CASE WHEN t.n_settled > 0 THEN 1 ELSE 0 END)",
+            "SUM(CASE WHEN t.n_breach > 0 THEN 1 ELSE 0 END)",
+            "SUM(t.n_auto)",
+            "SUM(t.n_revert)",
+        ),
+    )[_BY_POLICY]
+    return by_team, by_policy
+
+
+def _team_rows(by_team: dict, *, market, team_ids) -> list[dict]:
     teams = Team.objects.select_related("market").order_by("market__code", "slug")
     if market:
         teams = teams.filter(market__code=market)
     if team_ids is not None:
         teams = teams.filter(pk__in=sorted(team_ids))
-    figures = {
-        row[0]: row[1:]
-        for row in _fetch(
-            f"""SELECT t.team_id, SUM(CASE WHEN t.n_timer > 0 THEN 1 ELSE 0 END), SUM(t.n_auto),
-                       SUM(t.n_revert), SUM(t.n_no_candidate), SUM(t.n_limit)
-                FROM {TIMERS} t WHERE {timers.sql} AND t.team_id IS NOT NULL
-                GROUP BY t.team_id""",
-            timers.params,
-        )
-    }
+    figures = {group[0]: found.figures[:5] for group, found in by_team.items() if group[0]}
     rows = []
     for team in teams:
         timers, auto, reverts, no_candidate, limit = (
@@ -466,31 +667,30 @@ def _notification_rows(messages: _Scope, timers: _Scope) -> list[dict]:
     params = [*STAGE_MESSAGE_KINDS, *timers.params, *messages.params]
     acted = "stage = 1 AND progress_at IS NOT NULL AND (next_at IS NULL OR progress_at <= next_at)"
     ignored = "stage = 1 AND next_at IS NOT NULL AND (progress_at IS NULL OR next_at < progress_at)"
-    figures = _fetch(
-        f"""SELECT persona_key, team_id,
-                   SUM(CASE WHEN failed THEN 0 ELSE 1 END),
-                   SUM(CASE WHEN failed THEN 1 ELSE 0 END),
-                   SUM(stage),
-                   SUM(CASE WHEN {acted} THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN {ignored} THEN 1 ELSE 0 END)
-            FROM ({joined}) x GROUP BY persona_key, team_id""",
+    by_persona = grouped(
+        f"FROM ({joined}) x WHERE TRUE",
         params,
-    )
-    medians = ranked_percentiles(
-        f"""SELECT persona_key AS c0, team_id AS c1,
-                   {_seconds_between("progress_at", "sent_at")} AS p_value
-            FROM ({joined}) x WHERE {acted}""",
-        params,
-        keys=2,
+        sets=(("persona_key", "team_id"),),
+        figures=(
+            "SUM(CASE WHEN failed THEN 0 ELSE 1 END)",
+            "SUM(CASE WHEN failed THEN 1 ELSE 0 END)",
+            "SUM(stage)",
+            f"SUM(CASE WHEN {acted} THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {ignored} THEN 1 ELSE 0 END)",
+        ),
+        value=_seconds_between("progress_at", "sent_at"),
+        value_rows=acted,
         points=(50,),
-    )
-    teams = {t.pk: t for t in Team.objects.filter(pk__in={row[1] for row in figures})}
+    )[("persona_key", "team_id")]
+    teams = {t.pk: t for t in Team.objects.filter(pk__in={g[1] for g in by_persona})}
     rows = []
-    for persona, team_id, sent, failed, stage, acted_on, ignored_n in sorted(
-        figures, key=lambda r: (r[0] or "", teams[r[1]].slug if r[1] in teams else "")
+    for persona, team_id in sorted(
+        by_persona, key=lambda g: (g[0] or "", teams[g[1]].slug if g[1] in teams else "")
     ):
+        found = by_persona[(persona, team_id)]
+        sent, failed, stage, acted_on, ignored_n = found.figures
         team = teams.get(team_id)
-        seconds = medians.get((persona, team_id), {}).get(50)
+        seconds = found.percentiles.get(50)
         rows.append(
             {
                 "persona": persona,
@@ -508,18 +708,12 @@ def _notification_rows(messages: _Scope, timers: _Scope) -> list[dict]:
     return rows
 
 
-def _policy_rows(scope: _Scope) -> list[dict]:
+def _policy_rows(by_policy: dict) -> list[dict]:
     rows = []
-    for policy_id, version, state, window, timers, settled, breaches, auto, reverts in _fetch(
-        f"""SELECT t.policy_id, t.policy_version, t.state, t."window", COUNT(*),
-                   SUM(CASE WHEN t.n_settled > 0 THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN t.n_breach > 0 THEN 1 ELSE 0 END), SUM(t.n_auto),
-                   SUM(t.n_revert)
-            FROM {TIMERS} t WHERE {scope.sql} AND t.policy_id IS NOT NULL AND t.n_timer > 0
-            GROUP BY t.policy_id, t.policy_version, t.state, t."window\"""",
-        scope.params,
-    ):
-        settled, breaches = int(settled or 0), int(breaches or 0)
+    for (policy_id, version, state, window), found in by_policy.items():
+        timers, settled, breaches, auto, reverts = (int(v or 0) for v in found.figures)
+        if policy_id is None or not timers:
+            continue
         rows.append(
             {
                 "policy_id": policy_id,
@@ -530,8 +724,8 @@ def _policy_rows(scope: _Scope) -> list[dict]:
                 "settled": settled,
                 "breaches": breaches,
                 "breach_rate": _rate(breaches, settled),
-                "auto_reassignments": int(auto or 0),
-                "reverts": int(reverts or 0),
+                "auto_reassignments": auto,
+                "reverts": reverts,
             }
         )
     rows.sort(key=lambda r: (r["state"], r["policy_id"], r["policy_version"], r["window"]))
