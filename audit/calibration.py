@@ -303,7 +303,9 @@ def percentiles(
                               v.p, ROW_NUMBER() OVER (
                                   PARTITION BY tg.g, {", ".join(f"tg.{c}" for c in cs)}, tg.pct
                                   ORDER BY v.p) AS rn
-                       FROM v JOIN tg ON v.b = tg.b AND ({same_group}))
+                       FROM v JOIN tg ON v.b = tg.b AND ({same_group})
+                       -- only the rows of the wanted buckets reach the join
+                       WHERE v.b = ANY (ARRAY(SELECT DISTINCT b FROM tg)))
         SELECT g, {groups}, pct, total, p FROM picked WHERE rn = k""",
         params,
     )
@@ -405,6 +407,7 @@ def build_report(
     )
     timers = _scope(period, market=market, team_ids=team_ids, alias="t")
     with transaction.atomic():  # one snapshot of the log for every table
+        _without_jit()
         by_state, by_source, progressed = _timer_figures(timers)
         report.by_state = _timer_rows(by_state)
         report.by_source = _timer_rows(by_source)
@@ -418,6 +421,15 @@ def build_report(
     report.reps = _rep_rows(market=market, team_ids=team_ids)
     report.findings = findings(report)
     return report
+
+
+def _without_jit() -> None:
+    """PostgreSQL compiles a statement it thinks costly with LLVM (JIT): for the report's
+    statements, each under a second, compiling took longer than it saved (0.1–0.9 s each,
+    measured at 1M timers). Off for this transaction only."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
 
 
 @dataclass(frozen=True)
