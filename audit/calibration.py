@@ -2,10 +2,12 @@
 the messages, read from the audit log.
 
 Everything here is a reading of the log, aggregated in SQL (no Python loop over timers or
-events). The log already keeps each fact as it was when it happened: the business time a timer
-had used when the progress came (`elapsed` of `sla_met`, measured on the timer's own clock and
-calendar), the policy version at a breach, the team at a reassignment. An event belongs to the
-period its timer started in (`timer_started_at`), so a timer is counted once, in one quarter.
+events), through the per-timer and per-message rows the database keeps from it as events are
+written (audit/timer_summary.py). The log already keeps each fact as it was when it happened:
+the business time a timer had used when the progress came (`elapsed` of `sla_met`, measured on
+the timer's own clock and calendar), the policy version at a breach, the team at a reassignment.
+An event belongs to the period its timer started in (`timer_started_at`), so a timer is counted
+once, in one quarter.
 
 - Breach rate = timers that reached the breach stage ÷ timers that ended or reached it (a running
   timer not yet breached counts neither way).

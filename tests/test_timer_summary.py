@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.models import Count, Max, Min, Q
 
-from audit import log
+from audit import calibration, log
 from audit.models import AuditEvent, AuditKind, TimerMessage, TimerSummary
 from audit.timer_summary import NEXT_STAGE_KINDS, SETTLED, SUMMARISED_KINDS, TIMER_KINDS
 from tests.factories import make_lead
@@ -210,3 +210,28 @@ def test_the_derived_tables_are_not_in_the_append_only_rule(db, table):
     """Derived data: the log's refusal of UPDATE and DELETE is for the events only."""
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table}")
+
+
+def test_percentiles_are_the_nearest_rank_over_many_values_with_ties_across_minutes(org):
+    """The report's p50/p90 (minute buckets on PostgreSQL, window functions on SQLite) are the
+    values at rank ceil(n × p) of the sorted values, ties and minute edges included."""
+    lead = make_lead(team=org.berlin_team, source=org.paid_social, owner=org.lena)
+    seconds = [60, 7, 59, 60, 120, 61, 119.5, 120, 7, 3600, 59.999, 86_400, 120, 60.001, 7]
+    elapsed = [timedelta(seconds=s) for s in seconds * 3]
+    written = 0
+    for n in (1, 2, 3, 4, 5, 10, 11, 20, 45):
+        with transaction.atomic():
+            log.record_many(
+                [
+                    _event(lead, i, K.SLA_MET, 5, elapsed=elapsed[i], details={"outcome": "met"})
+                    for i in range(written, n)
+                ]
+            )
+        written = n
+        (row,) = calibration.build_report(
+            calibration.quarter("2026Q4"), now=STARTED
+        ).progress_by_state
+        ranked = sorted(elapsed[:n])
+        assert row["progressed"] == n
+        assert row["p50_to_progress"] == ranked[calibration.nearest_rank(n, 50) - 1], n
+        assert row["p90_to_progress"] == ranked[calibration.nearest_rank(n, 90) - 1], n
