@@ -563,40 +563,49 @@ def _progress_by_state(by_state: dict) -> list[dict]:
     ]
 
 
-_BY_TEAM = ("t.team_id",)
-_BY_POLICY = ("t.policy_id", "t.policy_version", "t.state", 't."window"')
+_BY_TEAM = ("x.team_id",)
+_BY_POLICY = ("x.policy_id", "x.policy_version", "x.state", 'x."window"')
 
 
 def _team_and_policy_figures(timers: _Scope) -> tuple[dict, dict]:
     """Per team: timers, auto-reassignments, reverts, no-candidate and limit events; per policy
-    version, state and window: timers, settled, breached, auto-reassignments and reverts (two
-    statements: a plain GROUP BY each is hashed in parallel, GROUPING SETS are not)."""
+    version, state and window, of the timers that moved: timers, settled, breached,
+    auto-reassignments and reverts. The sums per (team, policy version, state, window) come
+    first, in one scan hashed in parallel; both tables add them up."""
     counted = "t.n_timer > 0"
-    rows = f"FROM {TIMERS} t WHERE {timers.sql}"
-    by_team = grouped(
-        rows,
+    sums = f"""FROM (
+        SELECT t.team_id, t.policy_id, t.policy_version, t.state, t."window",
+               SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) AS timers, SUM(t.n_auto) AS auto,
+               SUM(t.n_revert) AS reverts, SUM(t.n_no_candidate) AS no_candidate,
+               SUM(t.n_limit) AS at_limit,
+               SUM(CASE WHEN {counted} AND t.n_settled > 0 THEN 1 ELSE 0 END) AS settled,
+               SUM(CASE WHEN {counted} AND t.n_breach > 0 THEN 1 ELSE 0 END) AS breached,
+               SUM(CASE WHEN {counted} THEN t.n_auto ELSE 0 END) AS moved_auto,
+               SUM(CASE WHEN {counted} THEN t.n_revert ELSE 0 END) AS moved_reverts
+        FROM {TIMERS} t WHERE {timers.sql}
+        GROUP BY t.team_id, t.policy_id, t.policy_version, t.state, t."window"
+    ) x WHERE TRUE"""
+    figures = grouped(
+        sums,
         timers.params,
-        sets=(_BY_TEAM,),
-        figures=(
-            f"SUM(CASE WHEN {counted} THEN 1 ELSE 0 END)",
-            "SUM(t.n_auto)",
-            "SUM(t.n_revert)",
-            "SUM(t.n_no_candidate)",
-            "SUM(t.n_limit)",
+        sets=(_BY_TEAM, _BY_POLICY),
+        figures=tuple(
+            f"SUM(x.{name})"
+            for name in (
+                "timers",
+                "auto",
+                "reverts",
+                "no_candidate",
+                "at_limit",
+                "settled",
+                "breached",
+                "moved_auto",
+                "moved_reverts",
+            )
         ),
-    )[_BY_TEAM]
-    by_policy = grouped(
-        f"{rows} AND {counted}",
-        timers.params,
-        sets=(_BY_POLICY,),
-        figures=(
-            "COUNT(*)",
-            "SUM(CASE WHEN t.n_settled > 0 THEN 1 ELSE 0 END)",
-            "SUM(CASE WHEN t.n_breach > 0 THEN 1 ELSE 0 END)",
-            "SUM(t.n_auto)",
-            "SUM(t.n_revert)",
-        ),
-    )[_BY_POLICY]
+    )
+    by_team = {g: f.figures[:5] for g, f in figures[_BY_TEAM].items()}
+    by_policy = {g: (f.figures[0], *f.figures[5:]) for g, f in figures[_BY_POLICY].items()}
     return by_team, by_policy
 
 
@@ -606,7 +615,7 @@ def _team_rows(by_team: dict, *, market, team_ids) -> list[dict]:
         teams = teams.filter(market__code=market)
     if team_ids is not None:
         teams = teams.filter(pk__in=sorted(team_ids))
-    figures = {group[0]: found.figures[:5] for group, found in by_team.items() if group[0]}
+    figures = {group[0]: found for group, found in by_team.items() if group[0]}
     rows = []
     for team in teams:
         timers, auto, reverts, no_candidate, limit = (
@@ -725,7 +734,7 @@ def _notification_rows(messages: _Scope, timers: _Scope) -> list[dict]:
 def _policy_rows(by_policy: dict) -> list[dict]:
     rows = []
     for (policy_id, version, state, window), found in by_policy.items():
-        timers, settled, breaches, auto, reverts = (int(v or 0) for v in found.figures)
+        timers, settled, breaches, auto, reverts = (int(v or 0) for v in found)
         if policy_id is None or not timers:
             continue
         rows.append(
