@@ -2,10 +2,12 @@
 the messages, read from the audit log.
 
 Everything here is a reading of the log, aggregated in SQL (no Python loop over timers or
-events). The log already keeps each fact as it was when it happened: the business time a timer
-had used when the progress came (`elapsed` of `sla_met`, measured on the timer's own clock and
-calendar), the policy version at a breach, the team at a reassignment. An event belongs to the
-period its timer started in (`timer_started_at`), so a timer is counted once, in one quarter.
+events), through the per-timer and per-message rows the database keeps from it as events are
+written (audit/timer_summary.py). The log already keeps each fact as it was when it happened:
+the business time a timer had used when the progress came (`elapsed` of `sla_met`, measured on
+the timer's own clock and calendar), the policy version at a breach, the team at a reassignment.
+An event belongs to the period its timer started in (`timer_started_at`), so a timer is counted
+once, in one quarter.
 
 - Breach rate = timers that reached the breach stage ÷ timers that ended or reached it (a running
   timer not yet breached counts neither way).
@@ -19,39 +21,19 @@ period its timer started in (`timer_started_at`), so a timer is counted once, in
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Max, Min, Q
-from django.db.models.fields.json import KT
+from django.db.models import Count
 
 from audit.models import AuditEvent, AuditKind
+from audit.timer_summary import MESSAGES, TIMERS
 from leadops.models import OPEN_STATES, Lead, LeadState, Source
 from teams.models import Market, Rep, Team
 
 K = AuditKind
-# The events that say a timer ended (progress, cancelled, handed to someone else, a revert ended
-# it), or reached the breach stage: the breach rate's denominator.
-SETTLED = (
-    K.SLA_BREACH,
-    K.SLA_MET,
-    K.SLA_CANCELLED,
-    K.LEAD_ASSIGNED,
-    K.SLA_BREACH_AUTO_REASSIGN,
-    K.REASSIGNMENT_REVERTED,
-)
-# Every event that says a timer existed and moved (a warned, still running timer is one).
-TIMER_KINDS = (*SETTLED, K.SLA_WARNING)
-# The stage after a message's stage (for "ignored"): the breach, or the reassign stage's events.
-NEXT_STAGE_KINDS = (
-    K.SLA_BREACH,
-    K.SLA_BREACH_AUTO_REASSIGN,
-    K.REASSIGN_NO_CANDIDATE,
-    K.REASSIGN_LIMIT_REACHED,
-)
 STAGE_MESSAGE_KINDS = ("warning", "breach")
 _STATE_ORDER = list(LeadState.values)
 
@@ -150,27 +132,191 @@ def nearest_rank(n: int, percent: int) -> int:
 def ranked_percentiles(sql: str, params, *, keys: int, points=(50, 90)) -> dict:
     """Nearest-rank percentiles over the rows of `sql`, whose columns are the group `c0` ..
     `c{keys-1}` and the value `p_value`: each row is ranked in its group by a window function
-    and only the rows at the wanted ranks come back."""
+    and only the rows at the wanted ranks come back. `{group: {percent: value}}`."""
     groups = ", ".join(f"c{i}" for i in range(keys))
     wanted = " OR ".join(
         f"(p_rank * 100 >= p_count * {int(p)} AND (p_rank - 1) * 100 < p_count * {int(p)})"
         for p in points
     )
     out: dict[tuple, dict[int, object]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""SELECT {groups}, p_value, p_rank, p_count FROM (
-                SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {groups} ORDER BY p_value) AS p_rank,
-                       COUNT(*) OVER (PARTITION BY {groups}) AS p_count
-                FROM ({sql}) s
-            ) ranked WHERE {wanted}""",
+    for row in _fetch(
+        f"""SELECT {groups}, p_value, p_rank, p_count FROM (
+            SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {groups} ORDER BY p_value) AS p_rank,
+                   COUNT(*) OVER (PARTITION BY {groups}) AS p_count
+            FROM ({sql}) s
+        ) ranked WHERE {wanted}""",
+        params,
+    ):
+        group, v, rank, count = tuple(row[:keys]), row[keys], row[-2], row[-1]
+        for p in points:
+            if rank == nearest_rank(count, p):
+                out.setdefault(group, {})[p] = v
+    return out
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """One group of `grouped`: its figures (in the order asked) and percentiles."""
+
+    figures: tuple
+    percentiles: dict
+
+
+def grouped(
+    rows: str,
+    params,
+    *,
+    sets: tuple[tuple[str, ...], ...],
+    figures: tuple[str, ...],
+    having: str = "",
+    value: str = "",
+    value_rows: str = "TRUE",
+    points=(50, 90),
+) -> dict[tuple[str, ...], dict[tuple, Grouped]]:
+    """Aggregates over `rows` (`FROM … WHERE …`) for each grouping set (a tuple of columns):
+    the `figures` (SQL aggregates), and, with a `value`, its nearest-rank percentiles over the
+    rows where `value_rows` holds. `{set: {group: Grouped}}`; `having` keeps groups.
+
+    On PostgreSQL one statement with GROUPING SETS, the percentiles by `percentile_disc(f)`,
+    the value at rank ceil(n × f): the nearest rank (the doubles 0.5 and 0.9 times any n round
+    to the same ceiling as the exact product). On SQLite (no GROUPING SETS, no ordered-set
+    aggregates) one GROUP BY per set, and the percentiles by `ranked_percentiles`."""
+    having_sql = f" HAVING {having}" if having else ""
+    out: dict[tuple[str, ...], dict[tuple, Grouped]] = {s: {} for s in sets}
+    wanted = tuple(points) if value else ()
+    if connection.vendor == "postgresql":
+        columns = list(dict.fromkeys(c for s in sets for c in s))
+        select = [f"GROUPING({', '.join(columns)})", *columns, *figures]
+        if wanted:
+            fractions = ", ".join(f"{int(p) / 100!r}" for p in wanted)
+            select.append(
+                f"percentile_disc(ARRAY[{fractions}]::float8[]) WITHIN GROUP (ORDER BY {value})"
+                f" FILTER (WHERE {value_rows})"
+            )
+        # GROUPING(...) has a 1 bit (the first column the highest) for each column left out.
+        masks = {
+            sum(1 << (len(columns) - 1 - i) for i, c in enumerate(columns) if c not in s): s
+            for s in sets
+        }
+        grouping_sets = ", ".join(f"({', '.join(s)})" for s in sets)
+        for row in _fetch(
+            f"SELECT {', '.join(select)} {rows} GROUP BY GROUPING SETS ({grouping_sets})"
+            f"{having_sql}",
             params,
+        ):
+            found = masks[row[0]]
+            by_column = dict(zip(columns, row[1:], strict=False))
+            values = row[1 + len(columns) :]
+            figures_of = tuple(values[: len(figures)])
+            percentiles = (
+                dict(zip(wanted, values[len(figures)] or [None] * len(wanted), strict=True))
+                if wanted
+                else {}
+            )
+            out[found][tuple(by_column[c] for c in found)] = Grouped(figures_of, percentiles)
+        return out
+    for s in sets:
+        keys = ", ".join(s)
+        ranked = (
+            ranked_percentiles(
+                f"SELECT {', '.join(f'{c} AS c{i}' for i, c in enumerate(s))}, {value} AS p_value "
+                f"{rows} AND {value_rows}",
+                params,
+                keys=len(s),
+                points=wanted,
+            )
+            if wanted
+            else {}
         )
-        for row in cursor.fetchall():
-            group, v, rank, count = tuple(row[:keys]), row[keys], row[-2], row[-1]
-            for p in points:
-                if rank == nearest_rank(count, p):
-                    out.setdefault(group, {})[p] = v
+        for row in _fetch(
+            f"SELECT {keys}, {', '.join(figures)} {rows} GROUP BY {keys}{having_sql}", params
+        ):
+            group = tuple(row[: len(s)])
+            out[s][group] = Grouped(tuple(row[len(s) :]), ranked.get(group, {}))
+    return out
+
+
+def percentiles(
+    rows: str,
+    params,
+    *,
+    sets: tuple[tuple[str, ...], ...],
+    value: str,
+    bucket: str,
+    points=(50, 90),
+) -> dict[tuple[str, ...], dict[tuple, Grouped]]:
+    """The nearest-rank percentiles of `value` over `rows` (`FROM … WHERE …`, rows that have a
+    value) for each grouping set, and how many values: `{set: {group: Grouped((n,), {p: v})}}`.
+
+    On PostgreSQL without sorting every value: `bucket` is a coarse, non-decreasing function of
+    the value (whole minutes); one statement counts the values per group and bucket, finds by
+    running sums the bucket holding each wanted rank and the rank inside it, then ranks only the
+    rows of those buckets. Exact, like `percentile_disc`; elsewhere `ranked_percentiles`."""
+    out: dict[tuple[str, ...], dict[tuple, Grouped]] = {s: {} for s in sets}
+    if connection.vendor != "postgresql":
+        for s in sets:
+            keys = ", ".join(s)
+            counts = dict(
+                (tuple(row[:-1]), row[-1])
+                for row in _fetch(f"SELECT {keys}, COUNT(*) {rows} GROUP BY {keys}", params)
+            )
+            ranked = ranked_percentiles(
+                f"SELECT {', '.join(f'{c} AS c{i}' for i, c in enumerate(s))}, "
+                f"{value} AS p_value {rows}",
+                params,
+                keys=len(s),
+                points=points,
+            )
+            for group, n in counts.items():
+                out[s][group] = Grouped((n,), ranked.get(group, {}))
+        return out
+    columns = list(dict.fromkeys(c for s in sets for c in s))
+    cs = [f"c{i}" for i in range(len(columns))]
+    alias = dict(zip(columns, cs, strict=True))
+    groups = ", ".join(cs)
+    masks = {
+        sum(1 << (len(cs) - 1 - i) for i, c in enumerate(columns) if c not in s): s for s in sets
+    }
+    grouping_sets = ", ".join(f"({', '.join([*(alias[c] for c in s), 'b'])})" for s in sets)
+    same_group = " OR ".join(
+        f"(tg.g = {mask} AND "
+        + " AND ".join(f"v.{alias[c]} IS NOT DISTINCT FROM tg.{alias[c]}" for c in s)
+        + ")"
+        for mask, s in masks.items()
+    )
+    rank = "GREATEST(1, CEIL(c.total * p.pct / 100.0))::bigint"
+    found = _fetch(
+        f"""WITH v AS NOT MATERIALIZED (
+                SELECT {", ".join(f"{c} AS {alias[c]}" for c in columns)}, {value} AS p,
+                       {bucket} AS b
+                {rows}),
+            fine AS (SELECT {groups}, b, COUNT(*) AS n FROM v GROUP BY {groups}, b),
+            h AS (SELECT GROUPING({groups}) AS g, {groups}, b, SUM(n)::bigint AS n
+                  FROM fine GROUP BY GROUPING SETS ({grouping_sets})),
+            c AS (SELECT h.*,
+                         SUM(n) OVER (PARTITION BY g, {groups} ORDER BY b)::bigint - n AS below,
+                         SUM(n) OVER (PARTITION BY g, {groups})::bigint AS total
+                  FROM h),
+            tg AS (SELECT c.g, {", ".join(f"c.{c}" for c in cs)}, c.b, p.pct, c.total,
+                          {rank} - c.below AS k
+                   FROM c CROSS JOIN (VALUES {", ".join(f"({int(x)})" for x in points)}) p(pct)
+                   WHERE {rank} > c.below AND {rank} <= c.below + c.n),
+            picked AS (SELECT tg.g, {", ".join(f"tg.{c}" for c in cs)}, tg.pct, tg.total, tg.k,
+                              v.p, ROW_NUMBER() OVER (
+                                  PARTITION BY tg.g, {", ".join(f"tg.{c}" for c in cs)}, tg.pct
+                                  ORDER BY v.p) AS rn
+                       FROM v JOIN tg ON v.b = tg.b AND ({same_group})
+                       -- only the rows of the wanted buckets reach the join
+                       WHERE v.b = ANY (ARRAY(SELECT DISTINCT b FROM tg)))
+        SELECT g, {groups}, pct, total, p FROM picked WHERE rn = k""",
+        params,
+    )
+    for row in found:
+        s = masks[row[0]]
+        by_column = dict(zip(columns, row[1 : 1 + len(cs)], strict=True))
+        pct, total, v = row[1 + len(cs) :]
+        group = tuple(by_column[c] for c in s)
+        out[s].setdefault(group, Grouped((total,), {})).percentiles[pct] = v
     return out
 
 
@@ -256,82 +402,62 @@ def build_report(
     team_ids=None,
 ) -> Report:
     """The calibration report for a period; `market` (code) and `team_ids` (None = every team;
-    a team lead's teams otherwise) narrow it."""
-    events = AuditEvent.objects.filter(
-        timer_started_at__gte=period.start, timer_started_at__lt=period.end
-    )
-    if market:
-        events = events.filter(lead__market__code=market)
-    if team_ids is not None:
-        events = events.filter(team_id__in=sorted(team_ids))
+    a team lead's teams otherwise) narrow it. Read from the per-timer and per-message rows the
+    database keeps from the log (audit/timer_summary.py): every table is a GROUP BY over them."""
     report = Report(
         period=period, market=market, generated_at=now, thresholds=thresholds_in_force()
     )
-    with _per_timer_table(events) as table:
-        report.by_state = _timer_rows(table, with_state=True)
-        report.by_source = _timer_rows(table, with_state=False)
-        report.progress_by_state = _progress_by_state(table)
-        report.teams = _team_rows(table, market=market, team_ids=team_ids)
-        report.notifications = _notification_rows(events, table)
-        report.policies = _policy_rows(table)
+    timers = _scope(period, market=market, team_ids=team_ids, alias="t")
+    with transaction.atomic():  # one snapshot of the log for every table
+        _without_jit()
+        by_state, by_source, progressed = _timer_figures(timers)
+        report.by_state = _timer_rows(by_state)
+        report.by_source = _timer_rows(by_source)
+        report.progress_by_state = _progress_by_state(progressed)
+        by_team, by_policy = _team_and_policy_figures(timers)
+        report.teams = _team_rows(by_team, market=market, team_ids=team_ids)
+        report.policies = _policy_rows(by_policy)
+        report.notifications = _notification_rows(
+            _scope(period, market=market, team_ids=team_ids, alias="m"), timers
+        )
     report.reps = _rep_rows(market=market, team_ids=team_ids)
     report.findings = findings(report)
     return report
 
 
-PER_TIMER = "calibration_timers"
+def _without_jit() -> None:
+    """PostgreSQL compiles a statement it thinks costly with LLVM (JIT): for the report's
+    statements, each under a second, compiling took longer than it saved (0.1–0.9 s each,
+    measured at 1M timers). Off for this transaction only."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
 
 
-@contextmanager
-def _per_timer_table(events):
-    """One row per timer of the period, built by one pass over its events: where it belongs
-    (lead, market, source, team, state, policy version) and what happened to it (flags and
-    counts, the business time at progress, the instants of its breach, reassign stage and
-    progress). Every table of the report is then a GROUP BY over these rows (about half as many
-    as the events, and no DISTINCT). A temporary table: private to this connection, dropped
-    at the end."""
-    kinds = {*TIMER_KINDS, K.REASSIGN_NO_CANDIDATE, K.REASSIGN_LIMIT_REACHED}
+@dataclass(frozen=True)
+class _Scope:
+    """A WHERE condition (and its parameters) on the rows of one derived table, `alias`."""
 
-    def n(condition):
-        return Count("pk", filter=condition)
+    sql: str
+    params: tuple
 
-    per_timer = (
-        events.filter(kind__in=sorted(kinds), timer_id__isnull=False)
-        .order_by()
-        .values("timer_id")
-        .annotate(
-            t_lead=Min("lead_id"),
-            t_market=Min("lead__market_id"),
-            t_source=Min("lead__source_id"),
-            t_team=Min("team_id"),
-            t_state=Min("state"),
-            t_policy=Min("policy_id"),
-            t_version=Min("policy_version"),
-            t_window=Min("window"),
-            n_timer=n(Q(kind__in=TIMER_KINDS)),
-            n_settled=n(Q(kind__in=SETTLED)),
-            n_breach=n(Q(kind=K.SLA_BREACH)),
-            n_met=n(Q(kind=K.SLA_MET, details__outcome="met")),
-            n_met_late=n(Q(kind=K.SLA_MET, details__outcome="met_late")),
-            n_cancelled=n(Q(kind=K.SLA_CANCELLED)),
-            n_auto=n(Q(kind=K.SLA_BREACH_AUTO_REASSIGN)),
-            n_revert=n(Q(kind=K.REASSIGNMENT_REVERTED)),
-            n_no_candidate=n(Q(kind=K.REASSIGN_NO_CANDIDATE)),
-            n_limit=n(Q(kind=K.REASSIGN_LIMIT_REACHED)),
-            progress_elapsed=Max("elapsed", filter=Q(kind=K.SLA_MET)),
-            met_at=Min("occurred_at", filter=Q(kind=K.SLA_MET)),
-            breach_at=Min("occurred_at", filter=Q(kind=K.SLA_BREACH)),
-            reassign_at=Min("occurred_at", filter=Q(kind__in=NEXT_STAGE_KINDS[1:])),
+
+def _scope(period: Period, *, market, team_ids, alias: str) -> _Scope:
+    """The rows of timers that started in the period, of the market's leads and of the teams."""
+    adapt = connection.ops.adapt_datetimefield_value
+    conditions = [f"{alias}.timer_started_at >= %s", f"{alias}.timer_started_at < %s"]
+    params = [adapt(period.start), adapt(period.end)]
+    if market:
+        markets = Market._meta.db_table
+        conditions.append(f"{alias}.market_id IN (SELECT id FROM {markets} WHERE code = %s)")
+        params.append(market)
+    if team_ids is not None:
+        ids = sorted(team_ids)
+        conditions.append(
+            f"{alias}.team_id IN ({', '.join(['%s'] * len(ids))})" if ids else "1 = 0"
         )
-    )
-    sql, params = per_timer.query.sql_with_params()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {PER_TIMER}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {PER_TIMER} AS {sql}", params)
-        try:
-            yield PER_TIMER
-        finally:
-            cursor.execute(f"DROP TABLE IF EXISTS {PER_TIMER}")
+        params += ids
+    return _Scope(" AND ".join(conditions), tuple(params))
 
 
 def _fetch(sql: str, params=()) -> list[tuple]:
@@ -346,36 +472,66 @@ def _names():
     return markets, sources
 
 
-def _timer_rows(table: str, *, with_state: bool) -> list[dict]:
-    groups = "t_market, t_source" + (", t_state" if with_state else "")
-    figures = _fetch(
-        f"""SELECT {groups}, COUNT(DISTINCT t_lead), COUNT(*),
-                   SUM(CASE WHEN n_settled > 0 THEN 1 ELSE 0 END), SUM(n_met), SUM(n_met_late),
-                   SUM(CASE WHEN n_breach > 0 THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN n_cancelled > 0 THEN 1 ELSE 0 END)
-            FROM {table} WHERE n_timer > 0 GROUP BY {groups}"""
+_BY_STATE = ("t.market_id", "t.source_id", "t.state")
+_BY_SOURCE = ("t.market_id", "t.source_id")
+_STATE = ("t.state",)
+_MINUTES = "floor(date_part('epoch', {}) / 60)"  # PostgreSQL only (percentiles' buckets)
+
+
+def _timer_figures(timers: _Scope) -> tuple[dict, dict, dict]:
+    """Per (market, source, state) and per (market, source): leads, timers, settled, met, met
+    late, breached and cancelled timers, and the p50/p90 business time to progress; per state
+    the timers that progressed and their p50/p90."""
+    counted = "t.n_timer > 0"
+    figures = grouped(
+        f"FROM {TIMERS} t WHERE {timers.sql}",
+        timers.params,
+        sets=(_BY_STATE, _BY_SOURCE),
+        figures=(
+            f"COUNT(DISTINCT CASE WHEN {counted} THEN t.lead_id END)",
+            f"SUM(CASE WHEN {counted} THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {counted} AND t.n_settled > 0 THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {counted} THEN t.n_met ELSE 0 END)",
+            f"SUM(CASE WHEN {counted} THEN t.n_met_late ELSE 0 END)",
+            f"SUM(CASE WHEN {counted} AND t.n_breach > 0 THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {counted} AND t.n_cancelled > 0 THEN 1 ELSE 0 END)",
+        ),
+        having=f"SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) > 0",
     )
-    keys = 3 if with_state else 2
-    progress = ranked_percentiles(
-        f"SELECT {', '.join(f'{g} AS c{i}' for i, g in enumerate(groups.split(', ')))}, "
-        f"progress_elapsed AS p_value FROM {table} WHERE progress_elapsed IS NOT NULL",
-        (),
-        keys=keys,
+    progress = percentiles(
+        f"FROM {TIMERS} t WHERE {timers.sql} AND t.progress_elapsed IS NOT NULL",
+        timers.params,
+        sets=(_BY_STATE, _BY_SOURCE, _STATE),
+        value="t.progress_elapsed",
+        bucket=_MINUTES.format("t.progress_elapsed"),
     )
+
+    def with_progress(found: dict, progressed: dict) -> dict:
+        return {
+            g: Grouped(f.figures, progressed[g].percentiles if g in progressed else {})
+            for g, f in found.items()
+        }
+
+    return (
+        with_progress(figures[_BY_STATE], progress[_BY_STATE]),
+        with_progress(figures[_BY_SOURCE], progress[_BY_SOURCE]),
+        progress[_STATE],
+    )
+
+
+def _timer_rows(groups: dict) -> list[dict]:
     markets, sources = _names()
     rows = []
-    for row in figures:
-        group = tuple(row[:keys])
-        market, source = markets.get(row[0]), sources.get(row[1])
+    for group, found in groups.items():
+        market, source = markets.get(group[0]), sources.get(group[1])
         leads, timers, settled, met, met_late, breached, cancelled = (
-            int(v or 0) for v in row[keys:]
+            int(v or 0) for v in found.figures
         )
-        figures_p = progress.get(group, {})
         rows.append(
             {
                 "market": market.code if market else "",
                 "source": source.code if source else "",
-                "state": row[2] if with_state else "",
+                "state": group[2] if len(group) > 2 else "",
                 "market_name": market.name if market else "",
                 "source_name": source.name if source else "",
                 "leads": leads,
@@ -386,8 +542,8 @@ def _timer_rows(table: str, *, with_state: bool) -> list[dict]:
                 "breached": breached,
                 "cancelled": cancelled,
                 "breach_rate": _rate(breached, settled),
-                "p50_to_progress": _duration(figures_p.get(50)),
-                "p90_to_progress": _duration(figures_p.get(90)),
+                "p50_to_progress": _duration(found.percentiles.get(50)),
+                "p90_to_progress": _duration(found.percentiles.get(90)),
             }
         )
     order = {state: i for i, state in enumerate(_STATE_ORDER)}
@@ -395,44 +551,71 @@ def _timer_rows(table: str, *, with_state: bool) -> list[dict]:
     return rows
 
 
-def _progress_by_state(table: str) -> list[dict]:
-    counts = dict(
-        _fetch(
-            f"SELECT t_state, COUNT(*) FROM {table} WHERE progress_elapsed IS NOT NULL "
-            "GROUP BY t_state"
-        )
-    )
-    figures = ranked_percentiles(
-        f"SELECT t_state AS c0, progress_elapsed AS p_value FROM {table} "
-        "WHERE progress_elapsed IS NOT NULL",
-        (),
-        keys=1,
-    )
+def _progress_by_state(by_state: dict) -> list[dict]:
     return [
         {
             "state": state,
-            "progressed": counts[state],
-            "p50_to_progress": _duration(figures.get((state,), {}).get(50)),
-            "p90_to_progress": _duration(figures.get((state,), {}).get(90)),
+            "progressed": by_state[(state,)].figures[0],
+            "p50_to_progress": _duration(by_state[(state,)].percentiles.get(50)),
+            "p90_to_progress": _duration(by_state[(state,)].percentiles.get(90)),
         }
-        for state in sorted(counts, key=_STATE_ORDER.index)
+        for (state,) in sorted(by_state, key=lambda g: _STATE_ORDER.index(g[0]))
     ]
 
 
-def _team_rows(table: str, *, market, team_ids) -> list[dict]:
+_BY_TEAM = ("x.team_id",)
+_BY_POLICY = ("x.policy_id", "x.policy_version", "x.state", 'x."window"')
+
+
+def _team_and_policy_figures(timers: _Scope) -> tuple[dict, dict]:
+    """Per team: timers, auto-reassignments, reverts, no-candidate and limit events; per policy
+    version, state and window, of the timers that moved: timers, settled, breached,
+    auto-reassignments and reverts. The sums per (team, policy version, state, window) come
+    first, in one scan hashed in parallel; both tables add them up."""
+    counted = "t.n_timer > 0"
+    sums = f"""FROM (
+        SELECT t.team_id, t.policy_id, t.policy_version, t.state, t."window",
+               SUM(CASE WHEN {counted} THEN 1 ELSE 0 END) AS timers, SUM(t.n_auto) AS auto,
+               SUM(t.n_revert) AS reverts, SUM(t.n_no_candidate) AS no_candidate,
+               SUM(t.n_limit) AS at_limit,
+               SUM(CASE WHEN {counted} AND t.n_settled > 0 THEN 1 ELSE 0 END) AS settled,
+               SUM(CASE WHEN {counted} AND t.n_breach > 0 THEN 1 ELSE 0 END) AS breached,
+               SUM(CASE WHEN {counted} THEN t.n_auto ELSE 0 END) AS moved_auto,
+               SUM(CASE WHEN {counted} THEN t.n_revert ELSE 0 END) AS moved_reverts
+        FROM {TIMERS} t WHERE {timers.sql}
+        GROUP BY t.team_id, t.policy_id, t.policy_version, t.state, t."window"
+    ) x WHERE TRUE"""
+    figures = grouped(
+        sums,
+        timers.params,
+        sets=(_BY_TEAM, _BY_POLICY),
+        figures=tuple(
+            f"SUM(x.{name})"
+            for name in (
+                "timers",
+                "auto",
+                "reverts",
+                "no_candidate",
+                "at_limit",
+                "settled",
+                "breached",
+                "moved_auto",
+                "moved_reverts",
+            )
+        ),
+    )
+    by_team = {g: f.figures[:5] for g, f in figures[_BY_TEAM].items()}
+    by_policy = {g: (f.figures[0], *f.figures[5:]) for g, f in figures[_BY_POLICY].items()}
+    return by_team, by_policy
+
+
+def _team_rows(by_team: dict, *, market, team_ids) -> list[dict]:
     teams = Team.objects.select_related("market").order_by("market__code", "slug")
     if market:
         teams = teams.filter(market__code=market)
     if team_ids is not None:
         teams = teams.filter(pk__in=sorted(team_ids))
-    figures = {
-        row[0]: row[1:]
-        for row in _fetch(
-            f"""SELECT t_team, SUM(CASE WHEN n_timer > 0 THEN 1 ELSE 0 END), SUM(n_auto),
-                       SUM(n_revert), SUM(n_no_candidate), SUM(n_limit)
-                FROM {table} WHERE t_team IS NOT NULL GROUP BY t_team"""
-        )
-    }
+    figures = {group[0]: found for group, found in by_team.items() if group[0]}
     rows = []
     for team in teams:
         timers, auto, reverts, no_candidate, limit = (
@@ -489,53 +672,48 @@ def _seconds_between(later: str, earlier: str) -> str:
     return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
 
 
-def _notification_rows(events, table: str) -> list[dict]:
+def _notification_rows(messages: _Scope, timers: _Scope) -> list[dict]:
     """Messages per persona and team, each joined (a hash join, no correlated subquery) to its
     timer's row: the first breach, reassign-stage event and progress."""
-    messages = (
-        events.filter(kind__in=(K.NOTIFICATION_SENT, K.NOTIFICATION_FAILED))
-        .order_by()
-        .annotate(persona_key=KT("details__persona"), message_kind=KT("details__kind"))
-        .values("timer_id", "team_id", "kind", "occurred_at", "persona_key", "message_kind")
-    )
-    message_sql, message_params = messages.query.sql_with_params()
     kinds = ", ".join(["%s"] * len(STAGE_MESSAGE_KINDS))
     joined = f"""
-        SELECT m.persona_key AS persona_key, m.team_id AS team_id, m.kind AS kind,
+        SELECT m.persona AS persona_key, m.team_id AS team_id, m.failed AS failed,
                m.occurred_at AS sent_at,
-               CASE WHEN m.kind = %s AND m.message_kind IN ({kinds}) THEN 1 ELSE 0 END AS stage,
+               CASE WHEN NOT m.failed AND m.message_kind IN ({kinds}) THEN 1 ELSE 0 END AS stage,
                CASE WHEN t.met_at > m.occurred_at THEN t.met_at END AS progress_at,
                CASE WHEN t.breach_at > m.occurred_at THEN t.breach_at
                     WHEN t.reassign_at > m.occurred_at THEN t.reassign_at END AS next_at
-        FROM ({message_sql}) m LEFT JOIN {table} t ON t.timer_id = m.timer_id"""
-    params = [K.NOTIFICATION_SENT, *STAGE_MESSAGE_KINDS, *message_params]
+        FROM {MESSAGES} m LEFT JOIN {TIMERS} t
+            ON t.timer_id = m.timer_id AND t.timer_started_at = m.timer_started_at
+            AND {timers.sql}
+        WHERE {messages.sql}"""
+    params = [*STAGE_MESSAGE_KINDS, *timers.params, *messages.params]
     acted = "stage = 1 AND progress_at IS NOT NULL AND (next_at IS NULL OR progress_at <= next_at)"
     ignored = "stage = 1 AND next_at IS NOT NULL AND (progress_at IS NULL OR next_at < progress_at)"
-    figures = _fetch(
-        f"""SELECT persona_key, team_id,
-                   SUM(CASE WHEN kind = %s THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN kind = %s THEN 1 ELSE 0 END),
-                   SUM(stage),
-                   SUM(CASE WHEN {acted} THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN {ignored} THEN 1 ELSE 0 END)
-            FROM ({joined}) x GROUP BY persona_key, team_id""",
-        [K.NOTIFICATION_SENT, K.NOTIFICATION_FAILED, *params],
-    )
-    medians = ranked_percentiles(
-        f"""SELECT persona_key AS c0, team_id AS c1,
-                   {_seconds_between("progress_at", "sent_at")} AS p_value
-            FROM ({joined}) x WHERE {acted}""",
+    by_persona = grouped(
+        f"FROM ({joined}) x WHERE TRUE",
         params,
-        keys=2,
+        sets=(("persona_key", "team_id"),),
+        figures=(
+            "SUM(CASE WHEN failed THEN 0 ELSE 1 END)",
+            "SUM(CASE WHEN failed THEN 1 ELSE 0 END)",
+            "SUM(stage)",
+            f"SUM(CASE WHEN {acted} THEN 1 ELSE 0 END)",
+            f"SUM(CASE WHEN {ignored} THEN 1 ELSE 0 END)",
+        ),
+        value=_seconds_between("progress_at", "sent_at"),
+        value_rows=acted,
         points=(50,),
-    )
-    teams = {t.pk: t for t in Team.objects.filter(pk__in={row[1] for row in figures})}
+    )[("persona_key", "team_id")]
+    teams = {t.pk: t for t in Team.objects.filter(pk__in={g[1] for g in by_persona})}
     rows = []
-    for persona, team_id, sent, failed, stage, acted_on, ignored_n in sorted(
-        figures, key=lambda r: (r[0] or "", teams[r[1]].slug if r[1] in teams else "")
+    for persona, team_id in sorted(
+        by_persona, key=lambda g: (g[0] or "", teams[g[1]].slug if g[1] in teams else "")
     ):
+        found = by_persona[(persona, team_id)]
+        sent, failed, stage, acted_on, ignored_n = found.figures
         team = teams.get(team_id)
-        seconds = medians.get((persona, team_id), {}).get(50)
+        seconds = found.percentiles.get(50)
         rows.append(
             {
                 "persona": persona,
@@ -553,16 +731,12 @@ def _notification_rows(events, table: str) -> list[dict]:
     return rows
 
 
-def _policy_rows(table: str) -> list[dict]:
+def _policy_rows(by_policy: dict) -> list[dict]:
     rows = []
-    for policy_id, version, state, window, timers, settled, breaches, auto, reverts in _fetch(
-        f"""SELECT t_policy, t_version, t_state, t_window, COUNT(*),
-                   SUM(CASE WHEN n_settled > 0 THEN 1 ELSE 0 END),
-                   SUM(CASE WHEN n_breach > 0 THEN 1 ELSE 0 END), SUM(n_auto), SUM(n_revert)
-            FROM {table} WHERE t_policy IS NOT NULL AND n_timer > 0
-            GROUP BY t_policy, t_version, t_state, t_window"""
-    ):
-        settled, breaches = int(settled or 0), int(breaches or 0)
+    for (policy_id, version, state, window), found in by_policy.items():
+        timers, settled, breaches, auto, reverts = (int(v or 0) for v in found)
+        if policy_id is None or not timers:
+            continue
         rows.append(
             {
                 "policy_id": policy_id,
@@ -573,8 +747,8 @@ def _policy_rows(table: str) -> list[dict]:
                 "settled": settled,
                 "breaches": breaches,
                 "breach_rate": _rate(breaches, settled),
-                "auto_reassignments": int(auto or 0),
-                "reverts": int(reverts or 0),
+                "auto_reassignments": auto,
+                "reverts": reverts,
             }
         )
     rows.sort(key=lambda r: (r["state"], r["policy_id"], r["policy_version"], r["window"]))

@@ -110,3 +110,57 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AuditImmutableError("audit events cannot be deleted")
+
+
+class TimerSummary(models.Model):
+    """One row per timer: what its events say (derived from the log by database triggers, see
+    audit/timer_summary.py; never written by the app). Read by the calibration report."""
+
+    pk = models.CompositePrimaryKey("timer_started_at", "timer_id")
+    timer_started_at = models.DateTimeField()
+    timer_id = models.BigIntegerField()
+    lead_id = models.BigIntegerField(null=True)
+    market_id = models.BigIntegerField(null=True)
+    source_id = models.BigIntegerField(null=True)
+    team_id = models.BigIntegerField(null=True)
+    state = models.CharField(max_length=12, null=True)
+    policy_id = models.BigIntegerField(null=True)
+    policy_version = models.PositiveIntegerField(null=True)
+    window = models.CharField(max_length=16, null=True)
+    n_timer = models.IntegerField(default=0)
+    n_settled = models.IntegerField(default=0)
+    n_breach = models.IntegerField(default=0)
+    n_met = models.IntegerField(default=0)
+    n_met_late = models.IntegerField(default=0)
+    n_cancelled = models.IntegerField(default=0)
+    n_auto = models.IntegerField(default=0)
+    n_revert = models.IntegerField(default=0)
+    n_no_candidate = models.IntegerField(default=0)
+    n_limit = models.IntegerField(default=0)
+    progress_elapsed = models.DurationField(null=True)
+    met_at = models.DateTimeField(null=True)
+    breach_at = models.DateTimeField(null=True)
+    reassign_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"timer {self.timer_id} ({self.timer_started_at:%Y-%m-%d %H:%M})"
+
+
+class TimerMessage(models.Model):
+    """One narrow row per notification event of a timer (derived like `TimerSummary`)."""
+
+    event_id = models.BigIntegerField(primary_key=True)
+    timer_started_at = models.DateTimeField()
+    timer_id = models.BigIntegerField(null=True)
+    market_id = models.BigIntegerField(null=True)
+    team_id = models.BigIntegerField(null=True)
+    failed = models.BooleanField()
+    persona = models.TextField(null=True)
+    message_kind = models.TextField(null=True)
+    occurred_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["timer_started_at"], name="audit_message_period")]
+
+    def __str__(self) -> str:
+        return f"{self.persona} · {self.message_kind} · timer {self.timer_id}"

@@ -40,6 +40,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timers", type=int, default=1_000_000, help="timers in the quarter (N)")
     p.add_argument("--episodes", type=int, default=100_000, help="episodes in the what-if")
     p.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="time the report on the database a --keep run left (no build; implies --keep)",
+    )
     p.add_argument("--profile", action="store_true", help="profile the report and the what-if")
     p.add_argument("--queries", action="store_true", help="print the slowest statements")
     return p
@@ -47,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    with throwaway_database(keep=args.keep) as name:
+    with throwaway_database(keep=args.keep or args.reuse) as name:
         print(f"report bench on {connection.vendor} ({name}): {args.timers:,} timers in 2026Q3")
         _run(args)
 
@@ -284,9 +289,12 @@ def _timer(rng, pending, lead_id, team, owner, owners, policy, state, at):
 
 
 def _run(args) -> None:
-    with Stopwatch() as built:
-        _build(args.timers)
-    print(f"  built in {built.seconds:.0f} s")
+    if args.reuse and SlaTimer.objects.exists():
+        print("  reusing the kept database (no build)")
+    else:
+        with Stopwatch() as built:
+            _build(args.timers)
+        print(f"  built in {built.seconds:.0f} s")
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
