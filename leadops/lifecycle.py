@@ -178,51 +178,17 @@ def _clean_text(value: str, name: str, limit: int) -> str:
     return value
 
 
-def create_lead(
-    *,
-    name,
-    company,
-    market,
-    source,
-    team,
-    owner=None,
-    email="",
-    phone="",
-    external_id=None,
-    actor=None,
-) -> Lead:
-    """Create a NEW lead (idempotent by `external_id`: a second call returns the first lead).
+def create_lead(**fields) -> Lead:
+    """Create a NEW lead (idempotent by `external_id`: a second call returns the first lead);
+    the fields as `_new_lead` names them, with `external_id` and `actor`.
 
     Without an owner the lead is routed (by the `lead_changed` listener) to an available rep of
     its team (SPEC §7); if nobody is available it stays unowned and the team's manager is told."""
-    lead, _ = get_or_create_lead(
-        name=name,
-        company=company,
-        market=market,
-        source=source,
-        team=team,
-        owner=owner,
-        email=email,
-        phone=phone,
-        external_id=external_id,
-        actor=actor,
-    )
+    lead, _ = get_or_create_lead(**fields)
     return lead
 
 
-def get_or_create_lead(
-    *,
-    name,
-    company,
-    market,
-    source,
-    team,
-    owner=None,
-    email="",
-    phone="",
-    external_id=None,
-    actor=None,
-) -> tuple[Lead, bool]:
+def get_or_create_lead(*, external_id=None, actor=None, **fields) -> tuple[Lead, bool]:
     """`create_lead`, also saying whether the lead was created (True) or found by its
     `external_id` (False), also when a concurrent create with the same `external_id` won."""
     who = resolve_actor(actor)
@@ -231,17 +197,7 @@ def get_or_create_lead(
     # input no longer passes, e.g. its owner was deactivated since): not looked up first, so a
     # new lead, the usual case, costs no extra query.
     try:
-        lead = _new_lead(
-            name=name,
-            company=company,
-            market=market,
-            source=source,
-            team=team,
-            owner=owner,
-            email=email,
-            phone=phone,
-            external_id=external_id,
-        )
+        lead = _new_lead(external_id=external_id, **fields)
         with transaction.atomic():
             lead._history_user = who.user
             lead._change_reason = "created"
@@ -260,7 +216,9 @@ def get_or_create_lead(
     return lead, True
 
 
-def _new_lead(*, name, company, market, source, team, owner, email, phone, external_id) -> Lead:
+def _new_lead(
+    *, name, company="", market, source, team, owner=None, email="", phone="", external_id=None
+) -> Lead:
     """The unsaved NEW lead, its input checked (InvalidLeadInput otherwise)."""
     name = _clean_text(name, "name", 200)
     if not name:

@@ -18,7 +18,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable
 
-from django.db import connection
+from django.db import connection, migrations
 
 TABLE = "teams_referencestamp"
 _local = threading.local()
@@ -127,3 +127,18 @@ def drop_triggers(schema_editor, table: str) -> None:
         return
     for suffix in ("insert", "delete", "update"):
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {name}_{suffix}", params=None)
+
+
+def triggers_operation(tables: dict[str, tuple[str, ...]]) -> migrations.RunPython:
+    """A migration's step making the triggers on `tables` (table -> the columns whose update
+    alone leaves the stamp), and unmaking them backwards."""
+
+    def forwards(apps, schema_editor):
+        for table, ignored in tables.items():
+            create_triggers(schema_editor, table, ignored=ignored)
+
+    def backwards(apps, schema_editor):
+        for table in tables:
+            drop_triggers(schema_editor, table)
+
+    return migrations.RunPython(forwards, backwards)

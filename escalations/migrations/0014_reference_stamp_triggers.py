@@ -20,16 +20,6 @@ TABLES = {
 }
 
 
-def forwards(apps, schema_editor):
-    for table, ignored in TABLES.items():
-        reference.create_triggers(schema_editor, table, ignored=ignored)
-
-
-def backwards(apps, schema_editor):
-    for table in TABLES:
-        reference.drop_triggers(schema_editor, table)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("escalations", "0013_ops_managers_deactivate_policies"),
@@ -38,4 +28,4 @@ class Migration(migrations.Migration):
         ("auth", "0012_alter_user_first_name_max_length"),
         ("authtoken", "0004_alter_tokenproxy_options"),
     ]
-    operations = [migrations.RunPython(forwards, backwards)]
+    operations = [reference.triggers_operation(TABLES)]

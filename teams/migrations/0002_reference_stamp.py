@@ -8,16 +8,6 @@ from teams import reference
 TABLES = {"teams_market": (), "teams_team": (), "teams_rep": ("last_assigned_at",)}
 
 
-def forwards(apps, schema_editor):
-    for table, ignored in TABLES.items():
-        reference.create_triggers(schema_editor, table, ignored=ignored)
-
-
-def backwards(apps, schema_editor):
-    for table in TABLES:
-        reference.drop_triggers(schema_editor, table)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("teams", "0001_initial"),
@@ -36,5 +26,5 @@ class Migration(migrations.Migration):
                 ("stamp", models.CharField(max_length=36)),
             ],
         ),
-        migrations.RunPython(forwards, backwards),
+        reference.triggers_operation(TABLES),
     ]
