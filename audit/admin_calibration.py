@@ -24,12 +24,9 @@ def scope_team_ids(request):
     return None if scope.all_teams else set(scope.team_ids)
 
 
-def calibration_view(model_admin, request):
-    if not model_admin.has_view_permission(request):
-        raise PermissionDenied
-    now = timezone.now()
-    params = request.GET
-    error = ""
+def requested_period(params, now) -> tuple[calibration.Period, str]:
+    """The period the page's `from`/`to`/`quarter` ask for (and no error), or the last full
+    quarter and why the asked one was refused."""
     try:
         period = calibration.parse_period(
             start=params.get("from", ""),
@@ -38,8 +35,16 @@ def calibration_view(model_admin, request):
             now=now,
         )
     except calibration.PeriodError as exc:
-        error = str(exc)
-        period = calibration.last_full_quarter(now)
+        return calibration.last_full_quarter(now), str(exc)
+    return period, ""
+
+
+def calibration_view(model_admin, request):
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    now = timezone.now()
+    params = request.GET
+    period, error = requested_period(params, now)
     team_ids = scope_team_ids(request)
     markets = Market.objects.order_by("code")
     if team_ids is not None:
@@ -114,17 +119,8 @@ def finding_rows_view(model_admin, request):
     """The log rows behind a finding, in the same scope as the page."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
-    now = timezone.now()
     params = request.GET
-    try:
-        period = calibration.parse_period(
-            start=params.get("from", ""),
-            end=params.get("to", ""),
-            quarter_text=params.get("quarter", ""),
-            now=now,
-        )
-    except calibration.PeriodError:
-        period = calibration.last_full_quarter(now)
+    period, _ = requested_period(params, timezone.now())
     rows = {k: params[k] for k in ("kind", "market", "source", "team") if params.get(k)}
     if "kind" not in rows:
         rows["kind"] = calibration.K.SLA_BREACH
