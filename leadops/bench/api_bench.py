@@ -43,7 +43,7 @@ from escalations.api.views.leads import filter_leads, leads
 from escalations.models import SlaPolicy, SlaTimer
 from escalations.permissions import scope_of
 from escalations.policies import current_thresholds
-from leadops.bench.harness import Stopwatch, throwaway_database
+from leadops.bench.harness import Stopwatch, add_kept_database_options, kept_database
 from leadops.bulk import allocate_ids, insert_rows
 from leadops.models import Lead, Source
 from teams.models import Market, Rep, Role, Team
@@ -83,18 +83,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--target-ms", type=float, default=100.0)
     p.add_argument("--skip-list", action="store_true")
     p.add_argument("--plans", action="store_true", help="print each list query's plan (PostgreSQL)")
-    p.add_argument("--keep", action="store_true", help="keep the benchmark database")
-    p.add_argument(
-        "--reuse",
-        action="store_true",
-        help="list only, on the database a --keep run left (no intake, no build)",
-    )
+    add_kept_database_options(p, reuse="list only (no intake)")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    with throwaway_database(keep=args.keep or args.reuse) as name:
+    with kept_database(args) as name:
         print(f"api bench on {connection.vendor} ({name}), one gunicorn process")
         reuse = args.reuse and Team.objects.filter(slug="team-0").exists()
         world = _kept_org() if reuse else _org()
@@ -238,15 +233,17 @@ class Server:
     def cpu_seconds(self) -> float | None:
         """CPU time used so far by the server's processes (its master and worker), from
         /proc; None where there is no /proc."""
-        total = 0.0
         try:
             children = Path(f"/proc/{self.master}/task/{self.master}/children").read_text()
-            for pid in [self.master, *map(int, children.split())]:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return sum(_cpu_seconds(pid) for pid in [self.master, *map(int, children.split())])
         except (OSError, ValueError):
             return None
-        return total
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process of this machine so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _database_cpu() -> dict[int, float] | None:
@@ -259,14 +256,10 @@ def _database_cpu() -> dict[int, float] | None:
             "SELECT pid FROM pg_stat_activity WHERE application_name = %s", [SERVER_APPLICATION]
         )
         pids = [row[0] for row in cursor.fetchall()]
-    used = {}
     try:
-        for pid in pids:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return {pid: _cpu_seconds(pid) for pid in pids}
     except (OSError, ValueError):
         return None
-    return used
 
 
 class Client:

@@ -31,6 +31,22 @@ def throwaway_database(keep: bool = False):
         connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=keep)
 
 
+def add_kept_database_options(parser, reuse: str) -> None:
+    """`--keep` and `--reuse` for a benchmark whose database takes minutes to build; `reuse`
+    says what a reusing run does (`kept_database` opens the database either way)."""
+    parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help=f"{reuse}, on the database a --keep run left (no build; implies --keep)",
+    )
+
+
+def kept_database(args):
+    """`throwaway_database`, kept after a `--keep` or `--reuse` run."""
+    return throwaway_database(keep=args.keep or args.reuse)
+
+
 class QueryCounter:
     """Counts statements sent to the database (cheaper than capturing them); with `timed`, also
     keeps the slowest ones (`slowest()`), to see where database time goes."""

@@ -23,7 +23,13 @@ from audit import calibration
 from audit.models import AuditEvent, AuditKind
 from escalations import whatif
 from escalations.models import SlaPolicy, SlaTimer
-from leadops.bench.harness import QueryCounter, Stopwatch, profiled, throwaway_database
+from leadops.bench.harness import (
+    QueryCounter,
+    Stopwatch,
+    add_kept_database_options,
+    kept_database,
+    profiled,
+)
 from leadops.bulk import allocate_ids, insert_rows
 from leadops.models import Lead, Source
 from teams.models import Market, Rep, Role, Team
@@ -39,12 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="manage.py bench report")
     p.add_argument("--timers", type=int, default=1_000_000, help="timers in the quarter (N)")
     p.add_argument("--episodes", type=int, default=100_000, help="episodes in the what-if")
-    p.add_argument("--keep", action="store_true", help="keep the benchmark database")
-    p.add_argument(
-        "--reuse",
-        action="store_true",
-        help="time the report on the database a --keep run left (no build; implies --keep)",
-    )
+    add_kept_database_options(p, reuse="time the report only")
     p.add_argument("--profile", action="store_true", help="profile the report and the what-if")
     p.add_argument("--queries", action="store_true", help="print the slowest statements")
     return p
@@ -52,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    with throwaway_database(keep=args.keep or args.reuse) as name:
+    with kept_database(args) as name:
         print(f"report bench on {connection.vendor} ({name}): {args.timers:,} timers in 2026Q3")
         _run(args)
 

@@ -25,7 +25,13 @@ from audit.models import AuditEvent, AuditKind
 from escalations.models import Notification, SlaPolicy, SlaTimer
 from escalations.policies import current_thresholds
 from escalations.sweep import run_sweep
-from leadops.bench.harness import QueryCounter, Stopwatch, build_timers, throwaway_database
+from leadops.bench.harness import (
+    QueryCounter,
+    Stopwatch,
+    add_kept_database_options,
+    build_timers,
+    kept_database,
+)
 from leadops.models import Lead, Source
 from teams.models import Market, Rep, Role, Team
 
@@ -40,19 +46,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="manage.py bench status")
     p.add_argument("--open", type=int, default=100_000, help="open leads with timers (N)")
     p.add_argument("--repeat", type=int, default=5, help="requests per page (median shown)")
-    p.add_argument("--keep", action="store_true", help="keep the benchmark database")
     p.add_argument("--queries", action="store_true", help="print the slowest statements")
-    p.add_argument(
-        "--reuse",
-        action="store_true",
-        help="measure the database a --keep run left (no build; implies --keep)",
-    )
+    add_kept_database_options(p, reuse="measure only")
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    with throwaway_database(keep=args.keep or args.reuse) as name:
+    with kept_database(args) as name:
         print(f"status bench on {connection.vendor} ({name}): N={args.open:,} open leads")
         _run(args)
 
