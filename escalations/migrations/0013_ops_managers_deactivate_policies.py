@@ -4,24 +4,24 @@
 from django.db import migrations
 
 
-def drop_delete(apps, schema_editor):
+def _group_and_permission(apps):
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     group = Group.objects.filter(name="Ops managers").first()
     perm = Permission.objects.filter(
         content_type__app_label="escalations", codename="delete_slapolicy"
     ).first()
+    return group, perm
+
+
+def drop_delete(apps, schema_editor):
+    group, perm = _group_and_permission(apps)
     if group is not None and perm is not None:
         group.permissions.remove(perm)
 
 
 def restore_delete(apps, schema_editor):
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group = Group.objects.filter(name="Ops managers").first()
-    perm = Permission.objects.filter(
-        content_type__app_label="escalations", codename="delete_slapolicy"
-    ).first()
+    group, perm = _group_and_permission(apps)
     if group is not None and perm is not None:
         group.permissions.add(perm)
 
