@@ -85,6 +85,11 @@ def team_lead(rep, username: str):
     return user
 
 
+def ops_manager_and_team_lead(org) -> dict:
+    """`olga`, an ops manager, and `jonas`, the Berlin team lead (linked to his rep)."""
+    return {"olga": ops_manager(), "jonas": team_lead(org.jonas, "jonas")}
+
+
 def make_lead(
     *, team, source, owner=None, name="Aisha Al-Mansoori", company="Emirates Group", **kwargs
 ):

@@ -15,7 +15,7 @@ from escalations.models import SlaPolicy, SlaTimer
 from leadops import lifecycle
 from leadops.models import Activity
 from tests.conftest import berlin
-from tests.factories import make_lead, ops_manager, team_lead
+from tests.factories import make_lead, ops_manager_and_team_lead
 
 MONDAY_10 = berlin(2026, 3, 2, 10, 0)
 # Django's default rendering of a date-time ("March 2, 2026, 9 a.m."): never in our admin.
@@ -24,9 +24,7 @@ DJANGO_DEFAULT = re.compile(r"(January|February|March|April) \d+, 20\d\d")
 
 @pytest.fixture
 def people(org):
-    olga = ops_manager()
-    jonas = team_lead(org.jonas, "jonas")
-    return {"olga": olga, "jonas": jonas}
+    return ops_manager_and_team_lead(org)
 
 
 @pytest.fixture

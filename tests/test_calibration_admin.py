@@ -14,7 +14,11 @@ from escalations.models import SlaPolicy
 from escalations.sweep import run_sweep
 from leadops import lifecycle
 from tests.conftest import berlin, kolkata
-from tests.factories import UserFactory, make_lead, ops_manager, team_lead
+from tests.factories import (
+    UserFactory,
+    make_lead,
+    ops_manager_and_team_lead,
+)
 
 PAGE = "admin:audit_auditevent_calibration"
 
@@ -25,9 +29,7 @@ def _at(moment):
 
 @pytest.fixture
 def people(org):
-    olga = ops_manager()
-    jonas = team_lead(org.jonas, "jonas")
-    return {"olga": olga, "jonas": jonas}
+    return ops_manager_and_team_lead(org)
 
 
 @pytest.fixture

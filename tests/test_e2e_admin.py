@@ -16,7 +16,7 @@ from playwright.sync_api import expect  # noqa: E402
 from escalations.models import Reassignment, SlaPolicy  # noqa: E402
 from escalations.reassign import reassign_lead  # noqa: E402
 from leadops.models import Lead  # noqa: E402
-from tests.factories import make_lead, ops_manager, team_lead  # noqa: E402
+from tests.factories import make_lead, ops_manager_and_team_lead  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
@@ -67,9 +67,7 @@ def _groups():
 @pytest.fixture
 def personas(org, policies, live_server):
     _groups()  # the migrations' groups, back after an earlier test's flush
-    olga = ops_manager()
-    jonas = team_lead(org.jonas, "jonas")
-    return {"olga": olga, "jonas": jonas}
+    return ops_manager_and_team_lead(org)
 
 
 def log_in(page, live_server, username):

@@ -20,7 +20,7 @@ from escalations.orgfile import load_org  # noqa: E402
 from leadops.demo import ORG_FILE  # noqa: E402
 from leadops.demo.history import build_history  # noqa: E402
 from teams.models import Rep  # noqa: E402
-from tests.factories import UserFactory, ops_manager, team_lead  # noqa: E402
+from tests.factories import UserFactory, ops_manager_and_team_lead  # noqa: E402
 from tests.test_calibration_admin import history  # noqa: E402, F401 (a fixture)
 from tests.test_e2e_admin import _groups, log_in  # noqa: E402
 
@@ -34,9 +34,7 @@ ARTEFACTS = Path(__file__).resolve().parent.parent / "artefacts"
 @pytest.fixture
 def personas(org, policies, live_server):
     _groups()  # the migrations' groups, back after an earlier test's flush
-    olga = ops_manager()
-    jonas = team_lead(org.jonas, "jonas")
-    return {"olga": olga, "jonas": jonas}
+    return ops_manager_and_team_lead(org)
 
 
 @pytest.fixture

@@ -17,7 +17,11 @@ from escalations.models import Notification, SweepRun
 from escalations.permissions import scope_of
 from escalations.sweep import run_sweep
 from tests.conftest import berlin
-from tests.factories import UserFactory, make_lead, ops_manager, team_lead
+from tests.factories import (
+    UserFactory,
+    make_lead,
+    ops_manager_and_team_lead,
+)
 
 # Monday 2 March 2026; leads created at 10:00 Berlin (1 h window: warning 10:48, breach 11:00).
 CREATED = berlin(2026, 3, 2, 10, 0)
@@ -26,10 +30,8 @@ AFTER_BREACH = berlin(2026, 3, 2, 11, 5)
 
 @pytest.fixture
 def people(org):
-    olga = ops_manager()
-    jonas = team_lead(org.jonas, "jonas")
     nobody = UserFactory(username="nobody", is_staff=True)
-    return {"olga": olga, "jonas": jonas, "nobody": nobody}
+    return {**ops_manager_and_team_lead(org), "nobody": nobody}
 
 
 @pytest.fixture
