@@ -21,11 +21,12 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from escalations.api.fields import aware_datetime
+from escalations.api.serializers import Input
 
 MAX_ID = 2**63 - 1
 
 
-class PageQuery(serializers.Serializer):
+class PageQuery(Input):
     cursor = serializers.CharField(
         required=False, max_length=200, help_text="`next` of the previous page, as given."
     )
