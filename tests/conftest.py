@@ -7,6 +7,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
 
 from escalations.models import SlaPolicy
 from teams.calendar_builders import clear_calendar_cache
@@ -171,3 +172,16 @@ def browser_type_launch_args(browser_type_launch_args):
             "--no-first-run",
         ],
     }
+
+
+def postgres_transactional(why: str) -> list:
+    """The marks of a test module that needs PostgreSQL (`why`) and real transactions; skipped
+    at collection elsewhere (a fixture-time skip breaks serialized_rollback on SQLite)."""
+    return [
+        pytest.mark.postgres,
+        pytest.mark.skipif(
+            connection.vendor != "postgresql",
+            reason=f"needs PostgreSQL: DATABASE_URL=postgres://... ({why})",
+        ),
+        pytest.mark.django_db(transaction=True),
+    ]

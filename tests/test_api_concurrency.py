@@ -8,24 +8,18 @@ import threading
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connections
 from django.test import Client
 
 from escalations.models import SlaTimer
 from leadops.models import Lead
+from tests.conftest import postgres_transactional
 from tests.test_api_leads import LEADS, MONDAY_10, new_lead
 
 # No serialized_rollback: after another transactional test's flush, post_migrate has already
 # recreated the content types, and reloading them fails; the groups come back through
 # api_fixtures._group instead.
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="needs PostgreSQL: DATABASE_URL=postgres://... (concurrent transactions)",
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = postgres_transactional("concurrent transactions")
 
 
 def _post_together(n: int, token: str, body: dict) -> list:

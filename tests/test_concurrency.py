@@ -7,27 +7,18 @@ import threading
 import time
 from collections import Counter
 
-import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connections
 
 from audit.models import AuditEvent
 from escalations import reassign
 from escalations.models import Notification, Reassignment, SlaTimer
 from escalations.sweep import run_sweep
 from leadops.models import Lead
-from tests.conftest import berlin
+from tests.conftest import berlin, postgres_transactional
 from tests.factories import RepFactory, make_lead
 
-pytestmark = [
-    pytest.mark.postgres,
-    # At collection: a fixture-time skip breaks serialized_rollback on SQLite.
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="needs PostgreSQL: DATABASE_URL=postgres://... (SKIP LOCKED, row locks)",
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = postgres_transactional("SKIP LOCKED, row locks")
 
 
 def _in_threads(n, target):

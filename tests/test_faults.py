@@ -27,16 +27,10 @@ from escalations.schedule import install_schedules
 from leadops.bench.harness import running_hour_timer
 from leadops.models import OPEN_STATES, Lead, Source
 from teams.models import Market, Rep, Role, Team
+from tests.conftest import postgres_transactional
 from tests.factories import make_lead
 
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql",
-        reason="needs PostgreSQL: several processes, row locks, SKIP LOCKED",
-    ),
-    pytest.mark.django_db(transaction=True),
-]
+pytestmark = postgres_transactional("several processes, row locks, SKIP LOCKED")
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)  # every timer starts here: 1 h window
