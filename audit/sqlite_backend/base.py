@@ -1,6 +1,7 @@
 """Django's SQLite backend with one change: `flush` (test teardown, `manage.py flush`) lifts the
 audit log's append-only triggers for its own `DELETE FROM` and puts them back, as TRUNCATE
-passes PostgreSQL's row triggers. Everything else is Django's. Selected in settings for a
+passes PostgreSQL's row triggers; and its compilers are `leadops.db.compiler_sqlite`'s, as
+PostgreSQL's are `leadops.db`'s. Everything else is Django's. Selected in settings for a
 `sqlite://` DATABASE_URL."""
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ def drop_triggers_sql() -> list[str]:
 
 
 class DatabaseOperations(operations.DatabaseOperations):
+    # Django's compilers with the kept single-row INSERT (`leadops.db.inserts`), as on PostgreSQL.
+    compiler_module = "leadops.db.compiler_sqlite"
+
     def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
         statements = super().sql_flush(
             style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade

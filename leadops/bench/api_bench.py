@@ -1,7 +1,7 @@
 """`manage.py bench api [--creates N] [--rows 1000000]`: the REST API through HTTP.
 
-Starts a real server process (gunicorn, one process, `--threads` threads, DEBUG off) on a free
-port over a throwaway database, then:
+Starts a real server process (the production one, granian: one process, `--threads` threads,
+DEBUG off; `leadops.bench.server`) on a free port over a throwaway database, then:
 
 1. **intake**: `POST /api/v1/leads/` through keep-alive connections (`--clients` of them, one
    thread each): leads created per second, each with its routing or owner check, history row,
@@ -16,23 +16,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import http.client
 import json
-import os
 import random
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import connection
@@ -44,6 +38,7 @@ from escalations.models import SlaPolicy, SlaTimer
 from escalations.permissions import scope_of
 from escalations.policies import current_thresholds
 from leadops.bench.harness import Stopwatch, add_kept_database_options, kept_database
+from leadops.bench.server import Server, database_url, process_cpu_seconds, serving
 from leadops.bulk import allocate_ids, insert_rows
 from leadops.models import Lead, Source
 from teams.models import Market, Rep, Role, Team
@@ -90,7 +85,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     with kept_database(args) as name:
-        print(f"api bench on {connection.vendor} ({name}), one gunicorn process")
+        print(f"api bench on {connection.vendor} ({name}), one server process")
         reuse = args.reuse and Team.objects.filter(slug="team-0").exists()
         world = _kept_org() if reuse else _org()
         with _server(args.threads) as server:
@@ -163,28 +158,10 @@ def _kept_org() -> dict:
 # --- the server ----------------------------------------------------------------------------------
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{db['NAME']}"
-    auth = quote(db["USER"] or "") + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
-    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    return f"postgres://{auth}@{host}/{db['NAME']}?application_name={SERVER_APPLICATION}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _server(threads: int):
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "DJANGO_SETTINGS_MODULE": "leadops.settings",
+    environment = {
+        "DATABASE_URL": database_url(application_name=SERVER_APPLICATION),
         "DEBUG": "false",
         "SECRET_KEY": "bench-only-" + uuid.uuid4().hex,
         "ALLOWED_HOSTS": "127.0.0.1",
@@ -192,58 +169,12 @@ def _server(threads: int):
         "API_THROTTLE_WRITE_RATE": "100000000/min",
         "LOG_LEVEL": "ERROR",
     }
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "leadops.wsgi:application",
-        f"--bind=127.0.0.1:{port}",
-        "--workers=1",
-        "--worker-class=gthread",
-        f"--threads={threads}",
-        "--keep-alive=60",
-        "--log-level=warning",
-    ]
-    process = subprocess.Popen(command, env=env, cwd=str(settings.BASE_DIR))
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError):
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the API server did not start")
-            time.sleep(0.2)
-        print(f"  server: gunicorn pid {process.pid}, 1 process, {threads} threads, port {port}")
-        yield Server(port, process.pid)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@dataclasses.dataclass
-class Server:
-    port: int
-    master: int
-
-    def cpu_seconds(self) -> float | None:
-        """CPU time used so far by the server's processes (its master and worker), from
-        /proc; None where there is no /proc."""
-        try:
-            children = Path(f"/proc/{self.master}/task/{self.master}/children").read_text()
-            return sum(_cpu_seconds(pid) for pid in [self.master, *map(int, children.split())])
-        except (OSError, ValueError):
-            return None
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process of this machine so far (/proc/PID/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    with serving(environment, threads=threads) as server:
+        print(
+            f"  server: granian (WSGI) pid {server.pid}, 1 process, {threads} threads, "
+            f"port {server.port}"
+        )
+        yield server
 
 
 def _database_cpu() -> dict[int, float] | None:
@@ -257,7 +188,7 @@ def _database_cpu() -> dict[int, float] | None:
         )
         pids = [row[0] for row in cursor.fetchall()]
     try:
-        return {pid: _cpu_seconds(pid) for pid in pids}
+        return {pid: process_cpu_seconds(pid) for pid in pids}
     except (OSError, ValueError):
         return None
 

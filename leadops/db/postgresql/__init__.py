@@ -1,0 +1,1 @@
+"""Django's PostgreSQL backend with the kept single-row INSERT (see `base`)."""
