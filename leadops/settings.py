@@ -141,6 +141,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["escalations.api.throttling.TokenRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["escalations.api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "escalations.api.negotiation.JsonFirstNegotiation",
     "EXCEPTION_HANDLER": "escalations.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": None,

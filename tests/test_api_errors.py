@@ -62,6 +62,31 @@ def test_only_json_is_answered(api, callers, org):
 
 
 @pytest.mark.parametrize(
+    ("accept", "query", "status"),
+    [
+        (None, {}, 200),
+        ("*/*", {}, 200),
+        ("application/json", {}, 200),
+        ("application/json; indent=2", {}, 200),  # negotiated by DRF, not the shortcut
+        ("text/html, application/json;q=0.9", {}, 200),
+        ("text/html", {}, 406),
+        ("*/*", {"format": "json"}, 200),
+        ("*/*", {"format": "xml"}, 404),  # DRF: no renderer for that format
+    ],
+)
+def test_json_is_answered_to_whoever_accepts_it(api, callers, org, accept, query, status):
+    headers = {"HTTP_ACCEPT": accept} if accept is not None else {}
+    response = api.client.get(
+        LEADS, query, HTTP_AUTHORIZATION=f"Token {callers.crm.token}", **headers
+    )
+
+    assert response.status_code == status
+    if status == 200:
+        assert response["Content-Type"].startswith("application/json")
+        assert "results" in response.json()
+
+
+@pytest.mark.parametrize(
     ("raw", "content_type", "status", "message"),
     [
         ("name=Aisha", "application/x-www-form-urlencoded", 415, "Unsupported media type"),

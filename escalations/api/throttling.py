@@ -10,6 +10,7 @@ cache operation per request instead of a list of timestamps."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 
@@ -22,6 +23,7 @@ PERIODS.update({"d": 86400, "day": 86400})
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
+@functools.lru_cache(maxsize=64)
 def parse_rate(rate: str) -> tuple[int, int]:
     """`600/min` -> (600, 60). Raises ValueError on anything else."""
     count, _, period = rate.partition("/")
@@ -29,6 +31,11 @@ def parse_rate(rate: str) -> tuple[int, int]:
     if number < 1 or period not in PERIODS:
         raise ValueError(f"{rate!r} is not a rate like 600/min ({', '.join(PERIODS)})")
     return number, PERIODS[period]
+
+
+@functools.lru_cache(maxsize=1024)
+def _token_ident(token: str) -> str:
+    return "t" + hashlib.sha256(token.encode()).hexdigest()[:24]
 
 
 class TokenRateThrottle(BaseThrottle):
@@ -56,7 +63,7 @@ class TokenRateThrottle(BaseThrottle):
     def ident(request) -> str:
         token = getattr(request.auth, "key", None)
         if token:  # the token itself, hashed (the cache is no place for a secret)
-            return "t" + hashlib.sha256(token.encode()).hexdigest()[:24]
+            return _token_ident(token)
         return f"u{request.user.pk}"
 
     def wait(self) -> float:
