@@ -251,9 +251,17 @@ def test_a_sweep_killed_mid_batch_five_times_leaves_consistent_state_and_the_nex
     killed_mid_run = 0
 
     for kill in range(5):
+        fired_before = AuditEvent.objects.count()
         process = _start_sweep(REASSIGN_NOW, batch_size=100)
         assert process.stdout.readline().strip() == "ready"
-        time.sleep(0.4 + 0.3 * kill)  # a few batches in, in the middle of the next one
+        # Killed by progress, not by the clock (a faster machine finished a sweep before a
+        # fixed sleep ran out): once a batch of this sweep has committed, a little later each
+        # time, in the middle of the next batch.
+        deadline = time.monotonic() + 60
+        while AuditEvent.objects.count() == fired_before and process.poll() is None:
+            assert time.monotonic() < deadline, "the sweep committed no batch in 60 s"
+            time.sleep(0.01)
+        time.sleep(0.05 * kill)
         killed_mid_run += process.poll() is None
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
