@@ -9,7 +9,8 @@ superuser and as the team lead, it requests every page `--repeat` times (after o
 prints the median and the query count: the lead list (default order, each filter, each sortable
 column both ways, search by e-mail, external id, company and name fragments, pages 1 and 500),
 a lead's page, the timer, reassignment, notification and audit lists, the policy matrix and the
-admin index. Exits non-zero when a page misses `--target-ms` or `--target-queries`."""
+admin index; then the REST API's lists of the same rows with their filters (`--target-api-ms`).
+Exits non-zero when a page misses its target time or `--target-queries`."""
 
 from __future__ import annotations
 
@@ -153,6 +154,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--leads", type=int, default=100_000, help="leads to build")
     p.add_argument("--repeat", type=int, default=5, help="requests per page (median)")
     p.add_argument("--target-ms", type=float, default=300.0)
+    p.add_argument("--target-api-ms", type=float, default=100.0, help="target of the API lists")
     p.add_argument("--target-queries", type=int, default=12)
     p.add_argument(
         "--queries", action="store_true", help="print the slowest statements of slow pages"
@@ -538,7 +540,36 @@ def _pages(user, world: dict) -> list[tuple[str, str]]:
         ),
         ("admin index", reverse("admin:index")),
     ]
-    return pages
+    return pages + _api_pages(lead)
+
+
+API_PREFIX = "api: "
+
+
+def _api_pages(lead) -> list[tuple[str, str]]:
+    """The REST API's lists of the same rows, first page (a keyset page costs the same at any
+    depth), each filter; the session of the admin login authenticates them."""
+    week_ago = (datetime.now(UTC) - timedelta(days=7)).isoformat().replace("+00:00", "Z")
+    lists = [
+        ("leads", "api-leads", {}),
+        ("leads of a state", "api-leads", {"state": "CONTACTED"}),
+        ("leads breached", "api-leads", {"sla_status": "breached"}),
+        ("audit events", "api-audit-events", {}),
+        ("audit events of a lead", "api-audit-events", {"lead": lead.pk}),
+        ("audit events of a kind", "api-audit-events", {"kind": "sla_breach"}),
+        ("audit events, rare kind", "api-audit-events", {"kind": "sla_breach_auto_reassign"}),
+        ("audit events, kind never written", "api-audit-events", {"kind": "lead_assigned"}),
+        ("audit events of a week", "api-audit-events", {"since": week_ago}),
+        ("notifications", "api-notifications", {}),
+        ("notifications failed", "api-notifications", {"status": "failed"}),
+        ("notifications of a lead", "api-notifications", {"lead": lead.pk}),
+        ("reassignments", "api-reassignments", {}),
+        ("reassignments reverted", "api-reassignments", {"reverted": "true"}),
+    ]
+    return [
+        (API_PREFIX + label, reverse(name) + ("?" + urlencode(params) if params else ""))
+        for label, name, params in lists
+    ]
 
 
 def _measure(args, world: dict) -> int:
@@ -566,7 +597,7 @@ def _measure(args, world: dict) -> int:
                     break
             median = statistics.median(timings)
             results.setdefault(label, {})[who] = (median, statistics.median(cpu), counter.count)
-            if median > args.target_ms or counter.count > args.target_queries:
+            if median > _target_ms(label, args) or counter.count > args.target_queries:
                 failures.append(f"{who} {label}: {median:.0f} ms, {counter.count} queries")
                 if args.queries:
                     slow_queries[(who, label)] = counter.slowest(5)
@@ -579,10 +610,15 @@ def _measure(args, world: dict) -> int:
         print(f"  MISSED: {failure}")
     print(
         f"  {len(results)} pages x {len(users)} users, median of {args.repeat}; target "
-        f"<= {args.target_ms:.0f} ms and <= {args.target_queries} queries: "
+        f"<= {args.target_ms:.0f} ms (API lists {args.target_api_ms:.0f} ms) and "
+        f"<= {args.target_queries} queries: "
         + ("all met" if not failures else f"{len(failures)} missed")
     )
     return 1 if failures else 0
+
+
+def _target_ms(label: str, args) -> float:
+    return args.target_api_ms if label.startswith(API_PREFIX) else args.target_ms
 
 
 def _print_table(results, users, args) -> None:
@@ -595,6 +631,7 @@ def _print_table(results, users, args) -> None:
         cells = []
         for who in users:
             median, cpu, queries = by_user.get(who, (float("nan"), float("nan"), 0))
-            flag = " !" if median > args.target_ms or queries > args.target_queries else ""
+            missed = median > _target_ms(label, args) or queries > args.target_queries
+            flag = " !" if missed else ""
             cells.append(f"{median:,.0f}{flag} | {cpu:,.0f} | {queries}")
         print(f"| {label} | " + " | ".join(cells) + " |")
