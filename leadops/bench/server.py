@@ -23,14 +23,14 @@ from django.conf import settings
 from django.db import connection
 
 
-def command(*, port: int, threads: int = 8, workers: int = 1, log_level: str = "error") -> list:
-    """The server's command line. More threads than cores on purpose: an API request waits on
-    the database a good part of its time (granian warns above 2 x cores + 1; error-level logs
-    leave that out)."""
+def command(*, port: int, threads: int) -> list:
+    """The server's command line: one process. More threads than cores on purpose: an API
+    request waits on the database a good part of its time (granian warns above 2 x cores + 1;
+    error-level logs leave that out)."""
     return [
         *(sys.executable, "-m", "granian", "--interface=wsgi"),
-        *(f"--workers={workers}", f"--blocking-threads={threads}"),
-        *("--host=127.0.0.1", f"--port={port}", f"--log-level={log_level}"),
+        *("--workers=1", f"--blocking-threads={threads}"),
+        *("--host=127.0.0.1", f"--port={port}", "--log-level=error"),
         "leadops.wsgi:application",
     ]
 
